@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Creates the virtual environment and installs the project with everything it needs.
+# Safe to re-run; `make` calls it when pyproject.toml or this file changes.
+set -euo pipefail
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+"${PIP[@]}" --upgrade pip
+# timm pulls torchvision, which needs the registry's (CUDA) torch build; it runs on the CPU too.
+"${PIP[@]}" -e '.[test]'
