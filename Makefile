@@ -9,7 +9,7 @@ STAMP := $(VENV)/.setup-stamp
 setup: $(STAMP)
 
 # Re-run the set-up whenever the dependency list or the asset installer changes.
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml scripts/setup.sh $(wildcard scripts/install_assets.sh)
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
 	touch $@
 

