@@ -1,0 +1,77 @@
+"""The PMI kernel of a cooccurrence matrix and the least constant shift that makes a kernel PSD."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._checks import as_square
+
+
+def pmi_kernel(P) -> np.ndarray:
+    """K_PMI(a, b) = log P(a, b) - log p(a) - log p'(b) for a joint P (N, N) summing to 1.
+
+    p and p' are P's row and column marginals (equal for a symmetric P_coor). Entries where P = 0 are -inf,
+    never clipped. Dense or sparse input; dense (N, N) output.
+    """
+    p = as_square(P, "P", "pmi_kernel")
+    total = float(p.sum())
+    if abs(total - 1.0) > 1e-8:
+        raise ValueError(f"The 'P' parameter of pmi_kernel must sum to 1 (a joint distribution). Got {total!r}.")
+    rows = np.asarray(p.sum(axis=1)).ravel()
+    cols = np.asarray(p.sum(axis=0)).ravel()
+    empty = np.flatnonzero((rows == 0) | (cols == 0))
+    if empty.size:
+        raise ValueError(f"The 'P' parameter of pmi_kernel has states with zero marginal probability "
+                         f"(PMI undefined): {empty[:10].tolist()}. Drop them first.")
+    dense = p.toarray() if sp.issparse(p) else p
+    with np.errstate(divide="ignore"):
+        return np.log(dense) - np.log(rows)[:, None] - np.log(cols)[None, :]
+
+
+def min_shift(K, tol: float | None = None) -> float:
+    """The least C such that K + C 11^T is PSD; +inf when no C does (DESIGN.md).
+
+    Write K in the basis (1/sqrt(N), U) with U an orthonormal basis of 1-perp: a = 1^T K 1 / N, b = U^T K 1/sqrt(N),
+    M = U^T K U. Some C works iff M is PSD and b lies in range(M), and then C* = (b^T M^+ b - a) / N, which equals
+    -min_{1^T v = 1} v^T K v. Kernels with -inf entries are never PSD-able.
+
+    K: (N, N) symmetric, real; tol: eigenvalue tolerance (default 1e-9 * N * max|K|).
+    """
+    k = np.asarray(K, dtype=np.float64)
+    if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] == 0:
+        raise ValueError(f"The 'K' parameter of min_shift must be a non-empty square matrix. Got shape {k.shape}.")
+    if np.isnan(k).any():
+        raise ValueError("The 'K' parameter of min_shift must not contain NaN.")
+    if np.isinf(k).any():
+        return float("inf")
+    if not np.allclose(k, k.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(k).max())):
+        raise ValueError("The 'K' parameter of min_shift must be symmetric.")
+    k = (k + k.T) / 2
+    n = k.shape[0]
+    if n == 1:
+        return float(-k[0, 0])
+    tol = 1e-9 * n * max(1.0, np.abs(k).max()) if tol is None else float(tol)
+    basis = _complement_of_ones(n)
+    one = np.full(n, 1 / np.sqrt(n))
+    a = one @ k @ one
+    b = basis.T @ (k @ one)
+    evals, evecs = np.linalg.eigh(basis.T @ k @ basis)
+    if evals.min() < -tol:
+        return float("inf")
+    coef = evecs.T @ b
+    null = evals <= tol
+    if np.any(np.abs(coef[null]) > np.sqrt(tol)):
+        return float("inf")
+    quad = np.sum(coef[~null] ** 2 / evals[~null])
+    return float((quad - a) / n)
+
+
+def is_psd_able(K, tol: float | None = None) -> bool:
+    """Whether some constant shift K + C 11^T is PSD."""
+    return bool(np.isfinite(min_shift(K, tol)))
+
+
+def _complement_of_ones(n: int) -> np.ndarray:
+    """(n, n-1) orthonormal basis of the vectors orthogonal to 1 (Helmert-like, via QR)."""
+    q, _ = np.linalg.qr(np.column_stack([np.ones(n), np.eye(n)[:, : n - 1]]))
+    return q[:, 1:]
