@@ -1,0 +1,132 @@
+"""The paper's layer pipeline (App. C.2): clamp each layer at the q-th quantile of |x| (q = 0.95), L2-normalise each
+sample, score every (layer_a, layer_b) pair, report the maximum and where it is.
+
+Per-layer work (k-NN lists, centred kernels, SVD bases) is done once per layer and reused by every pair.
+"""
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import metrics as _m
+from ._checks import as_tensor, check_dtype, check_finite, fail, same_device
+
+
+@dataclass(frozen=True)
+class LayerwiseResult:
+    """scores[i, j]: the metric on (layer i of feats_a, layer j of feats_b) after the pipeline; the best pair is
+    the first maximum in row-major order."""
+    scores: np.ndarray   # La x Lb float64
+    best_score: float
+    best_layers: tuple   # (layer_a, layer_b)
+    metric: str
+    params: dict
+
+
+def _threshold(X, q):
+    """q-th quantile of |X| over all entries, linear interpolation (numpy's default); kthvalue has no size limit."""
+    a = X.abs().flatten()
+    pos = q * (a.numel() - 1)
+    lo = math.floor(pos)
+    v = a.kthvalue(lo + 1).values
+    if pos > lo:
+        v = v + (pos - lo) * (a.kthvalue(lo + 2).values - v)
+    return v
+
+
+def _prepare(X, q, normalize=True):
+    t = _threshold(X, q)
+    X = X.clamp(min=-t, max=t)
+    return F.normalize(X, dim=1) if normalize else X
+
+
+def check_q(q, fn):
+    if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0 < q <= 1:
+        fail(f"'q' parameter of {fn}", "be a number in (0, 1]", repr(q))
+    return float(q)
+
+
+def prepare(X, q=0.95, *, normalize=True, dtype=torch.float32):
+    """The pipeline on one layer: clamp X (N x D) to [-t, t], t the q-th quantile of |X| (np.quantile's linear
+    interpolation), then L2-normalise each row (zero rows stay zero). Returns an N x D tensor on X's device."""
+    X = as_tensor(X, "'X' parameter of prepare", check_dtype(dtype, "prepare"))
+    check_finite(X, "'X' parameter of prepare")
+    return _prepare(X, check_q(q, "prepare"), normalize)
+
+
+def is_matrix(x):
+    return isinstance(x, (np.ndarray, torch.Tensor)) and x.ndim == 2
+
+
+def layers(feats, name, fn, dtype, device):
+    """A sequence of N x D arrays or an L x N x D array -> list of validated 2-D tensors."""
+    if isinstance(feats, (np.ndarray, torch.Tensor)):
+        if feats.ndim == 2:
+            fail(f"'{name}' parameter of {fn}", "be a sequence of N x D arrays or an L x N x D array (wrap a "
+                 "single layer in a list)", f"shape {tuple(feats.shape)}")
+        t = as_tensor(feats, f"'{name}' parameter of {fn}", dtype, device, ndim=3)
+        out = list(t)
+    elif isinstance(feats, (list, tuple)) and len(feats) > 0:
+        out = [as_tensor(x, f"'{name}' parameter of {fn} (layer {i})", dtype, device) for i, x in enumerate(feats)]
+    else:
+        fail(f"'{name}' parameter of {fn}", "be a non-empty sequence of N x D arrays or an L x N x D array",
+             f"{type(feats).__name__}" + (" of length 0" if isinstance(feats, (list, tuple)) else ""), TypeError)
+    for i, x in enumerate(out):
+        check_finite(x, f"'{name}' parameter of {fn} (layer {i})")
+    return out
+
+
+def setup(feats_a, feats_b, metric, kw, dtype, q, fn):
+    """Validate a layer-stack call once: (spec, params, prepared layers of a, prepared layers of b)."""
+    s = _m.spec(metric, f"'metric' parameter of {fn}")
+    dtype = check_dtype(dtype, fn)
+    q = check_q(q, fn)
+    flat = [x for f in (feats_a, feats_b) for x in (f if isinstance(f, (list, tuple)) else [f])]
+    dev = same_device(flat, fn)
+    la = layers(feats_a, "feats_a", fn, dtype, dev)
+    lb = layers(feats_b, "feats_b", fn, dtype, dev)
+    n = la[0].shape[0]
+    for name, xs in (("feats_a", la), ("feats_b", lb)):
+        for i, x in enumerate(xs):
+            if x.shape[0] != n:
+                fail(f"'feats_a' and 'feats_b' parameters of {fn}", "have the same number of rows N in every layer",
+                     f"shape {tuple(la[0].shape)} (feats_a layer 0) and {tuple(x.shape)} ({name} layer {i})")
+    p = _m.params(metric, kw, n, [x.shape[1] for x in la + lb], ("feats_a", "feats_b"))
+    return s, p, [_prepare(x, q) for x in la], [_prepare(x, q) for x in lb]
+
+
+def states(s, p, xs, name, fn):
+    return [s.feat(x, p, f"'{name}' parameter of {fn} (layer {i})", unit=True) for i, x in enumerate(xs)]
+
+
+def sweep(s, p, sa, lb, fn, perm=None):
+    """La x Lb scores of the precomputed states sa against the layers lb (rows permuted by perm if given);
+    each b layer is reduced once and freed before the next."""
+    out = np.empty((len(sa), len(lb)))
+    for j, y in enumerate(lb):
+        sb = s.feat(y if perm is None else y[perm], p, f"'feats_b' parameter of {fn} (layer {j})", unit=True)
+        for i, a in enumerate(sa):
+            out[i, j] = s.pair(a, sb)
+    return out
+
+
+def best(scores):
+    i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return float(scores[i, j]), (int(i), int(j))
+
+
+def layerwise(feats_a, feats_b, metric="mutual_knn", *, q=0.95, dtype=torch.float32, **kw):
+    """Score every layer pair of two models after the paper's pipeline (`prepare`).
+
+    feats_a, feats_b: sequences of N x D_l arrays/tensors (widths may differ) or L x N x D arrays, same N.
+    kw: the metric's parameters (k, unbiased, cca_dim). scores[i, j] equals
+    metric(prepare(A_i, q), prepare(B_j, q)); for the k-NN metrics exactly
+    metric(prepare(A_i, q, normalize=False), ...) since cosine similarity normalises anyway.
+    """
+    s, p, la, lb = setup(feats_a, feats_b, metric, kw, dtype, q, "layerwise")
+    scores = sweep(s, p, states(s, p, la, "feats_a", "layerwise"), lb, "layerwise")
+    score, ij = best(scores)
+    return LayerwiseResult(scores, score, ij, metric, p)

@@ -1,0 +1,224 @@
+"""The eight alignment metrics at feature level and (all but SVCCA) at kernel level, with one code path each:
+validate once, reduce each side to a per-representation state, score the two states.
+
+Definitions: DESIGN.md "Metric definitions". Inputs are numpy arrays or torch tensors; the computation runs on the
+inputs' device in `dtype` (float32 by default, float64 on request) and returns a Python float.
+"""
+from typing import Callable, NamedTuple
+
+import torch
+
+from . import hsic as _hsic
+from . import knn as _knn
+from . import svcca as _svcca
+from ._checks import (as_tensor, check_bool, check_dtype, check_finite, check_int, check_rows, fail,
+                      same_device)
+
+METRICS = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cka", "unbiased_cka", "cknna", "svcca")
+KERNEL_METRICS = METRICS[:-1]  # SVCCA needs the features themselves
+
+
+class _Spec(NamedTuple):
+    defaults: dict
+    feat: Callable          # (X N x D, params, who, unit) -> state; unit: rows are already L2-normalised
+    kern: Callable | None   # (K N x N, params, who) -> state
+    pair: Callable          # (state_a, state_b) -> float
+
+
+def _knn_feat(X, p, who, unit=False):
+    zero = (X == 0).all(1)
+    if zero.any():
+        fail(who, "have no all-zero rows (cosine similarity is undefined for them)",
+             f"{int(zero.sum())} all-zero rows (first: row {int(zero.nonzero()[0])})")
+    return _knn.knn_from_features(X, p["k"], cosine=not unit)
+
+
+def _knn_kern(S, p, who):
+    return _knn.knn_from_similarity(S, p["k"])
+
+
+def _positive_self(v, who, what):
+    if not v > 0:
+        fail(who, f"give a positive {what} of its kernel with itself, or the score is undefined (0/0); "
+                  "constant features, whose centred kernel is zero, do not", f"{what} = {v:.6g}")
+
+
+def _gram(unbiased_default):
+    def unb(p):
+        return p.get("unbiased", unbiased_default)
+
+    def feat(X, p, who, unit=False):
+        g = _hsic.gram_from_features(X, unb(p))
+        _positive_self(g.self, who, "unbiased HSIC" if unb(p) else "HSIC")
+        return g
+
+    def kern(K, p, who):
+        g = _hsic.gram(K, unb(p))
+        _positive_self(g.self, who, "unbiased HSIC" if unb(p) else "HSIC")
+        return g
+    return feat, kern
+
+
+def _cknna_finish(lists, who):
+    state = _hsic.cknna_state(lists)
+    if not state[1] > 0:
+        fail(who, "give a positive unbiased HSIC of its top-k masked kernel with itself (CKNNA divides by its "
+                  "square root); a larger k usually does", f"{state[1]:.6g}")
+    return state
+
+
+def _svcca_feat(X, p, who, unit=False):
+    U, rank = _svcca.basis(X)
+    if p["cca_dim"] > rank:
+        fail(who, f"have z-scored rank >= cca_dim = {p['cca_dim']} (constant columns count as zero)", f"rank {rank}")
+    return U[:, :p["cca_dim"]]
+
+
+_cka_feat, _cka_kern = _gram(False)
+_ucka_feat, _ucka_kern = _gram(True)
+_K = {"k": 10}
+_SPECS = {
+    "mutual_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.mutual),
+    "cycle_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.cycle),
+    "lcs_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.lcs),
+    "edit_distance_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.edit),
+    "cka": _Spec({"unbiased": False}, _cka_feat, _cka_kern, _hsic.cka),
+    "unbiased_cka": _Spec({}, _ucka_feat, _ucka_kern, _hsic.cka),
+    "cknna": _Spec(_K,
+                   lambda X, p, who, unit=False: _cknna_finish(_knn.knn_from_features(X, p["k"], cosine=False), who),
+                   lambda K, p, who: _cknna_finish(_knn.knn_from_similarity(K, p["k"]), who),
+                   _hsic.cknna),
+    "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, _svcca.svcca),
+}
+
+
+def spec(name, who, names=METRICS):
+    """The metric's spec; an unknown name lists the valid ones. who: e.g. "'name' parameter of measure"."""
+    if not isinstance(name, str) or name not in names:
+        fail(who, f"be one of {', '.join(names)}", repr(name))
+    return _SPECS[name]
+
+
+def params(name, kw, n, widths, src):
+    """Validated metric parameters (defaults filled in) for N = n samples. `widths`: feature widths (or None),
+    `src`: names of the inputs, for messages."""
+    s = _SPECS[name]
+    extra = sorted(set(kw) - set(s.defaults))
+    if extra:
+        fail(f"keyword arguments of {name}", f"be among ({', '.join(s.defaults)})", ", ".join(map(repr, extra)),
+             TypeError)
+    p = {**s.defaults, **kw}
+    if "k" in p:
+        p["k"] = check_int(p["k"], f"'k' parameter of {name}", 1, n - 1, f"[1, N-1] with N={n}")
+    if "unbiased" in p:
+        p["unbiased"] = check_bool(p["unbiased"], f"'unbiased' parameter of {name}")
+    if "cca_dim" in p:
+        w = min(widths)
+        p["cca_dim"] = check_int(p["cca_dim"], f"'cca_dim' parameter of {name}", 1, w,
+                                 f"[1, min(width of each input)] = [1, {w}]")
+    if (name in ("unbiased_cka", "cknna") or p.get("unbiased")) and n < 4:
+        fail(f"{' and '.join(src)} parameters of {name}", "have N >= 4 rows (unbiased HSIC divides by N-3)",
+             f"N={n}")
+    return p
+
+
+def pair_setup(name, A, B, kw, dtype, fn, names=("A", "B"), kernel=False):
+    """Validate a two-input call once: (spec, params, (ta, tb), (who_a, who_b)). fn names the entry point."""
+    s = _SPECS[name]
+    dtype = check_dtype(dtype, fn)
+    dev = same_device((A, B), fn)
+    whos = [f"'{nm}' parameter of {fn}" for nm in names]
+    ts = [as_tensor(x, who, dtype, dev) for x, who in zip((A, B), whos)]
+    check_rows([t.shape for t in ts], names, fn)
+    for t, who in zip(ts, whos):
+        if kernel:
+            check_kernel(t, who, knn_only=name.endswith("_knn"))
+        else:
+            check_finite(t, who)
+    p = params(name, kw, ts[0].shape[0], None if kernel else [t.shape[1] for t in ts], names)
+    return s, p, ts, whos
+
+
+def _score(name, A, B, kw, dtype, kernel=False):
+    s, p, ts, whos = pair_setup(name, A, B, kw, dtype, name, ("K", "L") if kernel else ("A", "B"), kernel)
+    make = s.kern if kernel else s.feat
+    return s.pair(*(make(t, p, who) for t, who in zip(ts, whos)))
+
+
+def check_kernel(K, who, knn_only):
+    """Square; finite (a k-NN similarity may hold -inf, e.g. K_PMI where P_coor = 0); kernels symmetric."""
+    if K.shape[0] != K.shape[1]:
+        fail(who, "be square (N x N)", f"shape {tuple(K.shape)}")
+    check_finite(K, who, allow_neg_inf=knn_only)
+    if not knn_only:
+        tol = torch.finfo(K.dtype).eps ** 0.5 * K.abs().max().item()
+        asym = (K - K.T).abs().max().item()
+        if asym > tol:
+            fail(who, f"be symmetric (max |K - K^T| <= {tol:.3g})", f"max |K - K^T| = {asym:.3g}")
+
+
+def mutual_knn(A, B, k=10, *, dtype=torch.float32):
+    """Mean over samples i of |N_A(i) ∩ N_B(i)| / k, N_X(i) the k nearest rows of i by cosine similarity (i itself
+    excluded, ties to the lower index). A: N x D_a, B: N x D_b. Chance level ≈ k / (N-1)."""
+    return _score("mutual_knn", A, B, {"k": k}, dtype)
+
+
+def cycle_knn(A, B, k=10, *, dtype=torch.float32):
+    """Fraction of samples i found among the A-neighbours of at least one of i's B-neighbours (cosine k-NN).
+    Not symmetric. A: N x D_a, B: N x D_b."""
+    return _score("cycle_knn", A, B, {"k": k}, dtype)
+
+
+def lcs_knn(A, B, k=10, *, dtype=torch.float32):
+    """Mean longest common subsequence of the ordered k-NN lists (nearest first), divided by k. A: N x D_a,
+    B: N x D_b."""
+    return _score("lcs_knn", A, B, {"k": k}, dtype)
+
+
+def edit_distance_knn(A, B, k=10, *, dtype=torch.float32):
+    """1 - mean Levenshtein distance of the ordered k-NN lists / k. A: N x D_a, B: N x D_b."""
+    return _score("edit_distance_knn", A, B, {"k": k}, dtype)
+
+
+def cka(A, B, unbiased=False, *, dtype=torch.float32):
+    """Linear CKA of the features as given: HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)), K = A A^T, L = B B^T,
+    biased HSIC (Kornblith 2019) or, with unbiased=True, Song et al. 2012's unbiased HSIC. A: N x D_a, B: N x D_b.
+    Constant features make CKA undefined and raise ValueError."""
+    return _score("cka", A, B, {"unbiased": unbiased}, dtype)
+
+
+def unbiased_cka(A, B, *, dtype=torch.float32):
+    """cka(A, B, unbiased=True). N >= 4."""
+    return _score("unbiased_cka", A, B, {}, dtype)
+
+
+def cknna(A, B, k=10, *, dtype=torch.float32):
+    """CKNNA (paper App. A): unbiased HSIC of (M*K, M*L), M the intersection of the row-wise top-k masks of the
+    linear kernels K = A A^T, L = B B^T (diagonal excluded), normalised by the same for (K, K) and (L, L).
+    k = N-1 gives unbiased CKA. Not exactly symmetric in (A, B). N >= 4."""
+    return _score("cknna", A, B, {"k": k}, dtype)
+
+
+def svcca(A, B, cca_dim=10, *, dtype=torch.float32):
+    """SVCCA: z-score columns, keep the top cca_dim left singular vectors of each side, return the mean canonical
+    correlation of the two subspaces. cca_dim <= the width and the z-scored rank of each side."""
+    return _score("svcca", A, B, {"cca_dim": cca_dim}, dtype)
+
+
+def measure(name, A, B, **kw):
+    """Score A and B (N x D_a, N x D_b) with the metric `name` (one of METRICS); kw: the metric's parameters and
+    `dtype`."""
+    spec(name, "'name' parameter of measure")
+    return _score(name, A, B, {k: v for k, v in kw.items() if k != "dtype"}, kw.get("dtype", torch.float32))
+
+
+def measure_kernels(name, K, L, **kw):
+    """Score two N x N kernels / similarity matrices with `name` (one of KERNEL_METRICS).
+
+    k-NN metrics rank row i's columns j != i by the given similarity (-inf allowed: ranked last); CKA and CKNNA use
+    K, L as the kernels (finite, symmetric). Feature-level metric(A, B) equals the kernel-level one on
+    (A A^T, B B^T) for cka, unbiased_cka and cknna, and on the cosine-similarity matrices for the k-NN metrics.
+    """
+    spec(name, "'name' parameter of measure_kernels", KERNEL_METRICS)
+    return _score(name, K, L, {k: v for k, v in kw.items() if k != "dtype"}, kw.get("dtype", torch.float32),
+                  kernel=True)
