@@ -69,11 +69,13 @@ def layers(feats, name, fn, dtype, device):
                  "single layer in a list)", f"shape {tuple(feats.shape)}")
         t = as_tensor(feats, f"'{name}' parameter of {fn}", dtype, device, ndim=3)
         out = list(t)
-    elif isinstance(feats, (list, tuple)) and len(feats) > 0:
+    elif isinstance(feats, (list, tuple)) and feats:
         out = [as_tensor(x, f"'{name}' parameter of {fn} (layer {i})", dtype, device) for i, x in enumerate(feats)]
+    elif isinstance(feats, (list, tuple)):
+        fail(f"'{name}' parameter of {fn}", "hold at least one layer", f"an empty {type(feats).__name__}")
     else:
-        fail(f"'{name}' parameter of {fn}", "be a non-empty sequence of N x D arrays or an L x N x D array",
-             f"{type(feats).__name__}" + (" of length 0" if isinstance(feats, (list, tuple)) else ""), TypeError)
+        fail(f"'{name}' parameter of {fn}", "be a sequence of N x D arrays or an L x N x D array",
+             type(feats).__name__, TypeError)
     for i, x in enumerate(out):
         check_finite(x, f"'{name}' parameter of {fn} (layer {i})")
     return out

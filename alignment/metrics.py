@@ -37,25 +37,25 @@ def _knn_kern(S, p, who):
     return _knn.knn_from_similarity(S, p["k"])
 
 
-def _positive_self(v, who, what):
-    if not v > 0:
-        fail(who, f"give a positive {what} of its kernel with itself, or the score is undefined (0/0); "
-                  "constant features, whose centred kernel is zero, do not", f"{what} = {v:.6g}")
+def _defined(g, who, unbiased):
+    """A Gram state whose self-HSIC is positive; otherwise CKA is 0/0 (constant features) and we say so."""
+    if not g.self > 0:
+        what = "unbiased CKA" if unbiased else "CKA"
+        fail(who, f"vary across samples ({what} is undefined when the {'unbiased ' * unbiased}HSIC of its kernel "
+                  "with itself is <= 0, e.g. for constant features, whose centred kernel is zero)",
+             f"HSIC(K, K) = {g.self:.6g}")
+    return g
 
 
 def _gram(unbiased_default):
-    def unb(p):
-        return p.get("unbiased", unbiased_default)
-
+    """(feature state, kernel state) for CKA with `unbiased` defaulting to unbiased_default."""
     def feat(X, p, who, unit=False):
-        g = _hsic.gram_from_features(X, unb(p))
-        _positive_self(g.self, who, "unbiased HSIC" if unb(p) else "HSIC")
-        return g
+        u = p.get("unbiased", unbiased_default)
+        return _defined(_hsic.gram_from_features(X, u), who, u)
 
     def kern(K, p, who):
-        g = _hsic.gram(K, unb(p))
-        _positive_self(g.self, who, "unbiased HSIC" if unb(p) else "HSIC")
-        return g
+        u = p.get("unbiased", unbiased_default)
+        return _defined(_hsic.gram(K, u), who, u)
     return feat, kern
 
 
@@ -117,7 +117,7 @@ def params(name, kw, n, widths, src):
         p["cca_dim"] = check_int(p["cca_dim"], f"'cca_dim' parameter of {name}", 1, w,
                                  f"[1, min(width of each input)] = [1, {w}]")
     if (name in ("unbiased_cka", "cknna") or p.get("unbiased")) and n < 4:
-        fail(f"{' and '.join(src)} parameters of {name}", "have N >= 4 rows (unbiased HSIC divides by N-3)",
+        fail(f"{' and '.join(repr(x) for x in src)} parameters of {name}", "have N >= 4 rows (unbiased HSIC divides by N-3)",
              f"N={n}")
     return p
 
