@@ -1,0 +1,40 @@
+"""End to end: `python -m empirical.run colour` on a small subset (few photos, few colours, one small LM)."""
+import json
+
+import pytest
+
+from empirical import run
+
+
+def test_colour_experiment_end_to_end(tmp_path):
+    out = tmp_path / "colour"
+    argv = ["colour", "--out", str(out), "--models", "minilm_l6", "--device", "cpu",
+            "--opt", "sources=foolbox,skimage", "--opt", "max_photos=8", "--opt", "n_pairs=20000",
+            "--opt", "n_colours=16", "--opt", "n_starts=2", "--opt", "words=red,green,blue,yellow,black,white,grey,"
+            "orange,purple,brown"]
+    assert run.main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["seed"] == 0 and res["config"]["options"]["n_colours"] == 16
+    reps = res["results"]["representations"]
+    assert set(reps) == {"pixel_cooccurrence", "minilm_l6"}
+    vis = reps["pixel_cooccurrence"]
+    assert vis["n_photos"] == 13 and vis["n_colours"] == 16  # 8 foolbox + 5 scikit-image photos
+    # the photos' colour geometry is far above the shuffled-label baseline, as in the paper
+    assert vis["distance_correlation"] > vis["null_q95"] + 0.2
+    assert vis["procrustes_residual"] < vis["residual_null_q05"]
+    lm = reps["minilm_l6"]
+    assert lm["n_colours"] == 10 and -1 <= lm["distance_correlation"] <= 1 and 0 < lm["null_q95"] < 0.7
+    assert len(lm["per_layer_raw_distance_correlation"]) == 7  # embeddings + 6 layers
+    assert (out / "colour.png").stat().st_size > 10_000 and (out / "colour_language.png").is_file()
+    # same seed, same numbers
+    assert run.main(argv) == 0
+    again = json.loads((out / "results.json").read_text())["results"]["representations"]
+    assert again["pixel_cooccurrence"]["distance_correlation"] == vis["distance_correlation"]
+    assert again["minilm_l6"]["null_q95"] == lm["null_q95"]
+
+
+def test_colour_experiment_rejects_unknown_options(tmp_path):
+    with pytest.raises(ValueError, match="Unknown option\\(s\\) \\['nope'\\]"):
+        run.main(["colour", "--out", str(tmp_path), "--opt", "nope=1"])
+    with pytest.raises(ValueError, match="'sources' option.*subset"):
+        run.main(["colour", "--out", str(tmp_path), "--opt", "sources=flickr"])
