@@ -62,6 +62,8 @@ def as_tensor(x, who, dtype, device=None, ndim=2):
 
 def check_finite(t, who, allow_neg_inf=False):
     """Reject NaN and inf (optionally allowing -inf, for similarities such as K_PMI)."""
+    if torch.isfinite(t.sum()):  # one cheap pass: NaN and inf reach the sum (an overflow is re-checked below)
+        return
     nan = torch.isnan(t)
     inf = torch.isposinf(t) if allow_neg_inf else torch.isinf(t)
     if nan.any() or inf.any():

@@ -48,12 +48,12 @@ def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=10, seed=0, q=0.9
         fail(f"'feats_a' and 'feats_b' parameters of {fn}", "be both single N x D matrices (one pair) or both layer "
              "stacks (sequences of N x D, or L x N x D)", "one of each")
     if single[0]:
-        s = _m.spec(metric, f"'metric' parameter of {fn}")
+        _m.spec(metric, f"'metric' parameter of {fn}")
         s, p, (A, B), (wa, wb) = _m.pair_setup(metric, feats_a, feats_b, kw, dtype, fn, ("feats_a", "feats_b"))
-        sa = s.feat(A, p, wa)
-        score = s.pair(sa, s.feat(B, p, wb))
+        sa = s.stack([s.feat(A, p, wa)])
+        score = s.pair(sa, s.feat(B, p, wb))[0]
         n = A.shape[0]
-        null = [s.pair(sa, s.feat(B[permutation(n, seed + i, B.device)], p, wb)) for i in range(n_perm)]
+        null = [s.pair(sa, s.feat(B[permutation(n, seed + i, B.device)], p, wb))[0] for i in range(n_perm)]
         ij, scores = None, None
     else:
         s, p, la, lb = _lw.setup(feats_a, feats_b, metric, kw, dtype, q, fn)

@@ -2,6 +2,7 @@
 
 Each representation is reduced once to a `Gram` (or, for CKNNA, a `knn.Knn` carrying kernel values); a score is then
 HSIC(a, b) / sqrt(HSIC(a, a) HSIC(b, b)) with the self terms stored in the state. No epsilon in the ratio.
+CKNNA scores a stack of layers against one layer at once (see knn.py).
 """
 import math
 from typing import NamedTuple
@@ -70,32 +71,37 @@ def cka(a, b):
     return hsic(a, b) / math.sqrt(a.self * b.self)
 
 
-def cknna_state(L):
-    """Attach the self term HSIC_u(mask K, mask K) to neighbour lists built from a linear kernel K."""
-    return L, masked_hsic(L, L)
+def cknna_state(lists):
+    """(lists, HSIC_u(mask K, mask K)) for neighbour lists carrying the values of a linear kernel K."""
+    return lists, masked_hsic(_knn.stack([lists]), lists)[0].item()
+
+
+def cknna_stack(states):
+    """L CKNNA states -> (stacked lists, self terms as an L tensor)."""
+    return _knn.stack([s[0] for s in states]), torch.tensor([s[1] for s in states], dtype=torch.float64)
 
 
 def masked_hsic(a, b):
-    """Unbiased HSIC of P = M*K_a and Q = M*K_b, M the intersection of the two top-k masks (row-wise).
+    """Unbiased HSIC of P = M*K_a and Q = M*K_b, M the intersection of the two row-wise top-k masks, for each layer
+    of the stacked lists a (L x N x k) against the lists b (N x k) -> L float64.
 
-    P and Q live on the matched entries of a's sorted lists, so every term is O(N k log(N k)):
+    P and Q live on the matched entries of a's sorted lists, so every term costs O(N k log(N k)):
     tr(P Q) = sum_ij P_ij Q_ji (transposed entries found by key lookup), 1^T P Q 1 = sum_ij P_ij (Q 1)_j.
     Sums are accumulated in float64.
     """
-    n, k = a.sidx.shape
-    hit, pos = _knn._member(b.keys, a.keys)
-    P = torch.where(hit, a.sval.flatten().double(), 0.0)
+    L, (n, k) = a.idx.shape[0], b.idx.shape
+    hit, pos = _knn.member(b.keys, a.keys)                    # L x Nk
+    P = torch.where(hit, a.sval.flatten(1).double(), 0.0)
     Q = torch.where(hit, b.sval.flatten().double()[pos], 0.0)
+    cols = a.sidx.flatten(1)
+    pq1 = (P * Q.view(L, n, k).sum(-1).gather(1, cols)).sum(-1)
     rows = torch.arange(n, device=P.device).repeat_interleave(k)
-    cols = a.sidx.flatten()
-    r = Q.view(n, k).sum(1)
-    pq1 = (P * r[cols]).sum().item()
-    found, tpos = _knn._member(a.keys, cols * n + rows)
-    tr = (P * torch.where(found, Q[tpos], 0.0)).sum().item()
-    sp, sq = P.sum().item(), Q.sum().item()
-    return (tr + sp * sq / ((n - 1) * (n - 2)) - 2.0 * pq1 / (n - 2)) / (n * (n - 3))
+    found, tpos = _knn.member(a.keys, cols * n + rows)
+    tr = (P * torch.where(found, Q.gather(1, tpos), 0.0)).sum(-1)
+    return (tr + P.sum(-1) * Q.sum(-1) / ((n - 1) * (n - 2)) - 2.0 * pq1 / (n - 2)) / (n * (n - 3))
 
 
 def cknna(a, b):
+    """a: cknna_stack of L states, b: one state -> L scores."""
     (la, sa), (lb, sb) = a, b
-    return masked_hsic(la, lb) / math.sqrt(sa * sb)
+    return (masked_hsic(la, lb).cpu() / torch.sqrt(sa * sb)).tolist()

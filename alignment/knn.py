@@ -2,7 +2,7 @@
 
 A neighbour list ranks the other rows by similarity, highest first, the row itself excluded, ties broken by the
 lower index. Lists are computed once per representation (`knn_from_features`, `knn_from_similarity`) and the scores
-compare two lists in O(N k log(N k)) time and O(N k) memory, with no Python loop over samples.
+compare lists in O(N k log(N k)) time and O(N k) memory per pair, with no Python loop over samples.
 """
 from typing import NamedTuple
 
@@ -74,25 +74,35 @@ def knn_from_similarity(S, k):
     return _lists(lambda i, j: S[i:j].clone(), S.shape[0], k, S.device)
 
 
-def _member(keys, q):
-    """Boolean mask: which entries of the int64 tensor q occur in the sorted 1-D tensor keys; plus positions."""
-    pos = torch.searchsorted(keys, q).clamp(max=keys.numel() - 1)
-    return keys[pos] == q, pos
+def stack(states):
+    """L Knn states of the same N, k -> one Knn with a leading layer dimension (L x N x k, keys L x N*k)."""
+    return Knn(*(torch.stack(f) for f in zip(*states)))
 
+
+def member(keys, q):
+    """(found, pos): whether each entry of the int64 tensor q occurs in keys, and where. keys: sorted 1-D (shared by
+    all of q), or L x M sorted rows searched by the matching rows of q (L x M')."""
+    pos = torch.searchsorted(keys, q).clamp(max=keys.shape[-1] - 1)
+    return (keys.gather(-1, pos) if keys.ndim > 1 else keys[pos]) == q, pos
+
+
+# Scores of a stacked state `a` (L layers, see `stack`) against one state `b`: a list of L floats, so a layer sweep
+# issues one batch of tensor ops per layer of b, and a single pair is a stack of one.
 
 def mutual(a, b):
     """mean_i |N_a(i) ∩ N_b(i)| / k."""
-    n, k = a.idx.shape
-    hit, _ = _member(b.keys, a.keys)
-    return int(hit.sum()) / (n * k)
+    n, k = b.idx.shape
+    hit, _ = member(b.keys, a.keys)
+    return [c / (n * k) for c in hit.sum(-1).tolist()]
 
 
 def cycle(a, b):
     """Fraction of i found among the a-neighbours of at least one of its b-neighbours."""
-    n, k = a.idx.shape
-    i = torch.arange(n, device=a.idx.device)[:, None]
-    hit, _ = _member(a.keys, b.sidx * n + i)  # is i in N_a(j) for j in N_b(i)
-    return int(hit.any(1).sum()) / n
+    n, k = b.idx.shape
+    i = torch.arange(n, device=b.idx.device)[:, None]
+    q = (b.sidx * n + i).flatten().repeat(a.keys.shape[0], 1)  # is i in N_a(j) for j in N_b(i)
+    hit, _ = member(a.keys, q)
+    return [c / n for c in hit.view(-1, n, k).any(-1).sum(-1).tolist()]
 
 
 def lcs_length(x, y):
@@ -127,11 +137,13 @@ def edit_distance(x, y):
 
 def lcs(a, b):
     """mean_i LCS(ordered N_a(i), ordered N_b(i)) / k."""
-    k = a.idx.shape[1]
-    return lcs_length(a.idx, b.idx).double().mean().item() / k
+    L, (n, k) = a.idx.shape[0], b.idx.shape
+    d = lcs_length(a.idx.reshape(L * n, k), b.idx.repeat(L, 1))
+    return [v / k for v in d.view(L, n).double().mean(1).tolist()]
 
 
 def edit(a, b):
     """1 - mean_i Levenshtein(ordered N_a(i), ordered N_b(i)) / k."""
-    k = a.idx.shape[1]
-    return 1.0 - edit_distance(a.idx, b.idx).double().mean().item() / k
+    L, (n, k) = a.idx.shape[0], b.idx.shape
+    d = edit_distance(a.idx.reshape(L * n, k), b.idx.repeat(L, 1))
+    return [1.0 - v / k for v in d.view(L, n).double().mean(1).tolist()]

@@ -27,14 +27,17 @@ class LayerwiseResult:
 
 
 def _threshold(X, q):
-    """q-th quantile of |X| over all entries, linear interpolation (numpy's default); kthvalue has no size limit."""
+    """q-th quantile of |X| over all entries, linear interpolation (np.quantile's default). On the CPU numpy's
+    introselect is ~20x faster than torch.kthvalue; both give the exact order statistics."""
     a = X.abs().flatten()
     pos = q * (a.numel() - 1)
     lo = math.floor(pos)
-    v = a.kthvalue(lo + 1).values
-    if pos > lo:
-        v = v + (pos - lo) * (a.kthvalue(lo + 2).values - v)
-    return v
+    hi = min(lo + 1, a.numel() - 1)
+    if a.device.type == "cpu":
+        v = torch.from_numpy(np.partition(a.numpy(), [lo, hi])[[lo, hi]])
+    else:
+        v = torch.stack([a.kthvalue(lo + 1).values, a.kthvalue(hi + 1).values])
+    return v[0] + (pos - lo) * (v[1] - v[0])
 
 
 def _prepare(X, q, normalize=True):
@@ -101,18 +104,15 @@ def setup(feats_a, feats_b, metric, kw, dtype, q, fn):
 
 
 def states(s, p, xs, name, fn):
-    return [s.feat(x, p, f"'{name}' parameter of {fn} (layer {i})", unit=True) for i, x in enumerate(xs)]
+    """The stacked per-layer states of the layers xs (prepared)."""
+    return s.stack([s.feat(x, p, f"'{name}' parameter of {fn} (layer {i})", unit=True) for i, x in enumerate(xs)])
 
 
 def sweep(s, p, sa, lb, fn, perm=None):
-    """La x Lb scores of the precomputed states sa against the layers lb (rows permuted by perm if given);
-    each b layer is reduced once and freed before the next."""
-    out = np.empty((len(sa), len(lb)))
-    for j, y in enumerate(lb):
-        sb = s.feat(y if perm is None else y[perm], p, f"'feats_b' parameter of {fn} (layer {j})", unit=True)
-        for i, a in enumerate(sa):
-            out[i, j] = s.pair(a, sb)
-    return out
+    """La x Lb scores of the stacked states sa against the layers lb (rows permuted by perm if given); each b layer
+    is reduced once, scored against all of sa in one call, and freed before the next."""
+    return np.array([s.pair(sa, s.feat(y if perm is None else y[perm], p, f"'feats_b' parameter of {fn} (layer {j})",
+                                       unit=True)) for j, y in enumerate(lb)]).T
 
 
 def best(scores):

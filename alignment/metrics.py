@@ -22,7 +22,13 @@ class _Spec(NamedTuple):
     defaults: dict
     feat: Callable          # (X N x D, params, who, unit) -> state; unit: rows are already L2-normalised
     kern: Callable | None   # (K N x N, params, who) -> state
-    pair: Callable          # (state_a, state_b) -> float
+    stack: Callable         # list of L states -> one argument for pair
+    pair: Callable          # (stacked states of L layers, one state) -> list of L floats
+
+
+def _each(f):
+    """A pair function for states that are not batched: score each of a list of states against one."""
+    return lambda sa, sb: [f(a, sb) for a in sa]
 
 
 def _knn_feat(X, p, who, unit=False):
@@ -78,17 +84,17 @@ _cka_feat, _cka_kern = _gram(False)
 _ucka_feat, _ucka_kern = _gram(True)
 _K = {"k": 10}
 _SPECS = {
-    "mutual_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.mutual),
-    "cycle_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.cycle),
-    "lcs_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.lcs),
-    "edit_distance_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.edit),
-    "cka": _Spec({"unbiased": False}, _cka_feat, _cka_kern, _hsic.cka),
-    "unbiased_cka": _Spec({}, _ucka_feat, _ucka_kern, _hsic.cka),
+    "mutual_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.mutual),
+    "cycle_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.cycle),
+    "lcs_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.lcs),
+    "edit_distance_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.edit),
+    "cka": _Spec({"unbiased": False}, _cka_feat, _cka_kern, list, _each(_hsic.cka)),
+    "unbiased_cka": _Spec({}, _ucka_feat, _ucka_kern, list, _each(_hsic.cka)),
     "cknna": _Spec(_K,
                    lambda X, p, who, unit=False: _cknna_finish(_knn.knn_from_features(X, p["k"], cosine=False), who),
                    lambda K, p, who: _cknna_finish(_knn.knn_from_similarity(K, p["k"]), who),
-                   _hsic.cknna),
-    "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, _svcca.svcca),
+                   _hsic.cknna_stack, _hsic.cknna),
+    "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, list, _each(_svcca.svcca)),
 }
 
 
@@ -141,8 +147,8 @@ def pair_setup(name, A, B, kw, dtype, fn, names=("A", "B"), kernel=False):
 
 def _score(name, A, B, kw, dtype, kernel=False):
     s, p, ts, whos = pair_setup(name, A, B, kw, dtype, name, ("K", "L") if kernel else ("A", "B"), kernel)
-    make = s.kern if kernel else s.feat
-    return s.pair(*(make(t, p, who) for t, who in zip(ts, whos)))
+    sa, sb = ((s.kern if kernel else s.feat)(t, p, who) for t, who in zip(ts, whos))
+    return s.pair(s.stack([sa]), sb)[0]
 
 
 def check_kernel(K, who, knn_only):

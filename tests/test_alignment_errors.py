@@ -111,7 +111,7 @@ def test_cknna_undefined_self_term_is_an_error_not_nan():
     # found by search: with N=4, k=2 the masked kernel's unbiased self-HSIC is negative
     X = np.array([[0.09, -1.15], [-0.93, -0.22], [-0.6, 0.73], [2.43, 0.35]])
     from alignment import hsic, knn
-    self_term = hsic.masked_hsic(*[knn.knn_from_similarity(torch.tensor(X @ X.T), 2)] * 2)
+    self_term = hsic.cknna_state(knn.knn_from_similarity(torch.tensor(X @ X.T, dtype=torch.float64), 2))[1]
     assert self_term < 0
     raises(ValueError, "The 'A' parameter of cknna must give a positive unbiased HSIC of its top-k masked kernel "
                        "with itself (CKNNA divides by its square root); a larger k usually does. Got -0.0",

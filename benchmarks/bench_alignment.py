@@ -1,0 +1,130 @@
+"""Layer-sweep speed of alignment.layerwise against the straightforward per-pair computation.
+
+Two random "models" share a latent: N = 1024 samples, 25 layers of width 768 against 33 layers of width 1024
+(825 layer pairs). For mutual_knn and cknna (k = 10) it times
+
+  sweep:    alignment.layerwise (the paper's pipeline; k-NN lists / kernels computed once per layer), all pairs;
+  baseline: what the paper's released code does: clamp each layer once, then for every pair L2-normalise both
+            layers, recompute both similarity matrices, full argsort (mutual_knn) or top-k + dense N x N masks and
+            dense unbiased HSIC with an N x N x N matmul (cknna).
+
+The baseline is timed on --baseline-pairs pairs spread over the grid and extrapolated per pair to all pairs (said
+so in the output); scores are compared on the pairs it computed and must agree to 1e-6 (exit code 1 otherwise).
+
+    python benchmarks/bench_alignment.py            # the issue's size
+    python benchmarks/bench_alignment.py --quick    # N = 256, 6 x 8 layers of width 128 / 192
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: import the checkout's alignment
+import alignment as al  # noqa: E402
+
+
+def features(gen, n, layers, width, latent):
+    """layers x n x width float32: a shared latent z (n x 64) mixed in with a depth-dependent weight, plus noise."""
+    out = torch.empty(layers, n, width)
+    for i in range(layers):
+        w = 0.3 + 0.7 * np.sin(np.pi * (i + 1) / (layers + 1))  # most shared in the middle layers
+        out[i] = w * latent @ torch.randn(latent.shape[1], width, generator=gen) / 8 + torch.randn(n, width,
+                                                                                                 generator=gen)
+    return out
+
+
+def base_knn(x, k):
+    """Paper-style k-NN: full descending argsort of the similarity with the diagonal pushed down."""
+    return (x @ x.T).fill_diagonal_(-1e8).argsort(dim=1, descending=True)[:, :k]
+
+
+def base_mutual(x, y, k):
+    a, b = base_knn(x, k), base_knn(y, k)
+    n = x.shape[0]
+    rows = torch.arange(n)[:, None]
+    ma, mb = torch.zeros(n, n), torch.zeros(n, n)
+    ma[rows, a] = 1.0
+    mb[rows, b] = 1.0
+    return ((ma * mb).sum(1) / k).mean().item()
+
+
+def base_hsic_u(K, L):
+    """Song et al.'s unbiased HSIC, dense, with the N x N x N product."""
+    m = K.shape[0]
+    K, L = K.clone().fill_diagonal_(0), L.clone().fill_diagonal_(0)
+    t = (K * L.T).sum() + K.sum() * L.sum() / ((m - 1) * (m - 2)) - 2 * (K @ L).sum() / (m - 2)
+    return t / (m * (m - 3))
+
+
+def base_cknna(x, y, k):
+    K, L = x @ x.T, y @ y.T
+    n = K.shape[0]
+
+    def masked(P, Q):
+        ip = P.clone().fill_diagonal_(-torch.inf).topk(k, dim=1).indices
+        iq = Q.clone().fill_diagonal_(-torch.inf).topk(k, dim=1).indices
+        mask = torch.zeros(n, n).scatter_(1, ip, 1.0) * torch.zeros(n, n).scatter_(1, iq, 1.0)
+        return base_hsic_u(mask * P, mask * Q)
+    return (masked(K, L) / torch.sqrt(masked(K, K) * masked(L, L))).item()
+
+
+BASELINES = {"mutual_knn": base_mutual, "cknna": base_cknna}
+
+
+def spread(n_pairs, la, lb):
+    """n_pairs (i, j) spread evenly over the la x lb grid, row-major."""
+    idx = np.unique(np.linspace(0, la * lb - 1, min(n_pairs, la * lb)).round().astype(int))
+    return [(int(t // lb), int(t % lb)) for t in idx]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="N=256, 6 x 8 layers of width 128 / 192")
+    ap.add_argument("--baseline-pairs", type=int, default=24,
+                    help="pairs the baseline computes (extrapolated per pair to all pairs); 0 = all")
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads for both sides (0: torch default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    n, la, lb, wa, wb = (256, 6, 8, 128, 192) if args.quick else (1024, 25, 33, 768, 1024)
+
+    gen = torch.Generator().manual_seed(args.seed)
+    z = torch.randn(n, 64, generator=gen)
+    fa, fb = features(gen, n, la, wa, z), features(gen, n, lb, wb, z)
+    pairs = spread(args.baseline_pairs or la * lb, la, lb)
+    print(f"N={n}, {la} x {lb} layers (widths {wa} / {wb}) = {la * lb} pairs, k={args.k}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    ok = True
+    for metric, base in BASELINES.items():
+        t0 = time.perf_counter()
+        res = al.layerwise(list(fa), list(fb), metric, k=args.k)
+        t_sweep = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        ca = [al.prepare(x, normalize=False) for x in fa]  # the paper clamps once per model, outside the pair loop
+        cb = [al.prepare(x, normalize=False) for x in fb]
+        t_clamp = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        got = [base(F.normalize(ca[i], dim=1), F.normalize(cb[j], dim=1), args.k) for i, j in pairs]
+        per_pair = (time.perf_counter() - t0) / len(pairs)
+        t_base = t_clamp + per_pair * la * lb
+        diff = max(abs(g - res.scores[i, j]) for g, (i, j) in zip(got, pairs))
+        ok &= diff <= 1e-6
+        how = "all pairs" if len(pairs) == la * lb else f"{len(pairs)} pairs timed, extrapolated to {la * lb}"
+        print(f"{metric:>10}: sweep {t_sweep:7.2f} s | baseline {t_base:8.1f} s ({per_pair * 1e3:.0f} ms/pair + "
+              f"{t_clamp:.1f} s clamping; {how}) | ratio {t_base / t_sweep:6.1f}x (goal >= 50x) | "
+              f"max |score diff| {diff:.1e} on {len(pairs)} pairs {'OK' if diff <= 1e-6 else 'FAIL (> 1e-6)'} | "
+              f"best {res.best_score:.4f} at {res.best_layers}")
+    raise SystemExit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
