@@ -85,19 +85,17 @@ def masked_hsic(a, b):
     """Unbiased HSIC of P = M*K_a and Q = M*K_b, M the intersection of the two row-wise top-k masks, for each layer
     of the stacked lists a (L x N x k) against the lists b (N x k) -> L float64.
 
-    P and Q live on the matched entries of a's sorted lists, so every term costs O(N k log(N k)):
-    tr(P Q) = sum_ij P_ij Q_ji (transposed entries found by key lookup), 1^T P Q 1 = sum_ij P_ij (Q 1)_j.
+    P and Q live on a's sorted lists (zero where b lacks the entry), so every term costs O(N k log k):
+    tr(P Q) = sum_ij P_ij Q_ji with (j, i) located by a.rev, and 1^T P Q 1 = sum_ij P_ij (Q 1)_j.
     Sums are accumulated in float64.
     """
     L, (n, k) = a.idx.shape[0], b.idx.shape
-    hit, pos = _knn.member(b.keys, a.keys)                    # L x Nk
-    P = torch.where(hit, a.sval.flatten(1).double(), 0.0)
-    Q = torch.where(hit, b.sval.flatten().double()[pos], 0.0)
-    cols = a.sidx.flatten(1)
-    pq1 = (P * Q.view(L, n, k).sum(-1).gather(1, cols)).sum(-1)
-    rows = torch.arange(n, device=P.device).repeat_interleave(k)
-    found, tpos = _knn.member(a.keys, cols * n + rows)
-    tr = (P * torch.where(found, Q.gather(1, tpos), 0.0)).sum(-1)
+    hit, pos = _knn.hits(a, b)
+    P = torch.where(hit, a.sval.double(), 0.0).flatten(1)                                    # L x Nk
+    Q = torch.where(hit, b.sval.double().expand(L, n, k).gather(-1, pos), 0.0).flatten(1)
+    pq1 = (P * Q.view(L, n, k).sum(-1).gather(1, a.sidx.flatten(1))).sum(-1)
+    rev = a.rev.flatten(1)
+    tr = (P * torch.where(rev >= 0, Q.gather(1, rev.clamp(min=0)), 0.0)).sum(-1)
     return (tr + P.sum(-1) * Q.sum(-1) / ((n - 1) * (n - 2)) - 2.0 * pq1 / (n - 2)) / (n * (n - 3))
 
 

@@ -20,6 +20,7 @@ class Knn(NamedTuple):
     sidx: torch.Tensor  # N x k int64, the same sets in ascending index order
     sval: torch.Tensor  # N x k similarity at sidx
     keys: torch.Tensor  # N*k int64, i*N + sidx[i] flattened: sorted, for membership tests by searchsorted
+    rev: torch.Tensor   # N x k int64: flat position of the entry (j, i) for the entry (i, j) of sidx, -1 if absent
 
 
 def topk_rows(S, k, row0=0):
@@ -58,8 +59,10 @@ def _lists(rows, n, k, device):
     idx = torch.cat([p[0] for p in parts])
     val = torch.cat([p[1] for p in parts])
     sidx, o = idx.sort(dim=1)
-    keys = (torch.arange(n, device=device)[:, None] * n + sidx).flatten()
-    return Knn(idx, sidx, val.gather(1, o), keys)
+    i = torch.arange(n, device=device)[:, None]
+    keys = (i * n + sidx).flatten()
+    found, pos = member(keys, (sidx * n + i).flatten())
+    return Knn(idx, sidx, val.gather(1, o), keys, torch.where(found, pos, -1).view(n, k))
 
 
 def knn_from_features(X, k, cosine=True):
@@ -79,6 +82,13 @@ def stack(states):
     return Knn(*(torch.stack(f) for f in zip(*states)))
 
 
+def member_rows(rows, q):
+    """(found, pos): whether q[..., i, :] occurs in the sorted row rows[..., i, :], and where (int64, same shapes
+    up to the last dim; searching k entries instead of N k is what makes this the fast path)."""
+    pos = torch.searchsorted(rows, q).clamp(max=rows.shape[-1] - 1)
+    return rows.gather(-1, pos) == q, pos
+
+
 def member(keys, q):
     """(found, pos): whether each entry of the int64 tensor q occurs in keys, and where. keys: sorted 1-D (shared by
     all of q), or L x M sorted rows searched by the matching rows of q (L x M')."""
@@ -89,11 +99,15 @@ def member(keys, q):
 # Scores of a stacked state `a` (L layers, see `stack`) against one state `b`: a list of L floats, so a layer sweep
 # issues one batch of tensor ops per layer of b, and a single pair is a stack of one.
 
+def hits(a, b):
+    """(hit, pos), L x N x k: whether a.sidx[l, i, p] is in N_b(i), and its position in b.sidx[i]."""
+    return member_rows(b.sidx.expand(a.sidx.shape).contiguous(), a.sidx)
+
+
 def mutual(a, b):
     """mean_i |N_a(i) ∩ N_b(i)| / k."""
     n, k = b.idx.shape
-    hit, _ = member(b.keys, a.keys)
-    return [c / (n * k) for c in hit.sum(-1).tolist()]
+    return [c / (n * k) for c in hits(a, b)[0].sum((1, 2)).tolist()]
 
 
 def cycle(a, b):

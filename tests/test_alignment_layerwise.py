@@ -93,12 +93,13 @@ def test_calibrate_sweep_null_is_the_max_of_the_shuffled_sweep():
 
 def test_max_over_layer_pairs_inflates_the_null():
     rs = np.random.RandomState(11)
-    fa = [rs.randn(200, 16) for _ in range(5)]
-    fb = [rs.randn(200, 16) for _ in range(5)]
-    single = al.calibrate(fa[0], fb[0], "mutual_knn", k=5, n_perm=8)
-    sweep = al.calibrate(fa, fb, "mutual_knn", k=5, n_perm=8)
-    assert single.null_mean < sweep.null_mean  # the max of 25 chance-level scores sits above chance
-    assert abs(single.null_mean - 5 / 199) < 0.006
+    fa = [rs.randn(150, 16) for _ in range(3)]
+    fb = [rs.randn(150, 16) for _ in range(3)]
+    single = al.calibrate(fa[0], fb[0], "mutual_knn", k=5, n_perm=5)
+    sweep = al.calibrate(fa, fb, "mutual_knn", k=5, n_perm=5)
+    # one null score has sd ~ 0.007, so the max of 9 sits ~0.01 above chance; the mean of 5 has sd ~ 0.003
+    assert sweep.null_mean - single.null_mean > 0.004
+    assert abs(single.null_mean - 5 / 149) < 0.008
 
 
 def test_calibrate_z_when_the_null_has_no_spread():
