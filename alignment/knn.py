@@ -82,18 +82,11 @@ def stack(states):
     return Knn(*(torch.stack(f) for f in zip(*states)))
 
 
-def member_rows(rows, q):
-    """(found, pos): whether q[..., i, :] occurs in the sorted row rows[..., i, :], and where (int64, same shapes
-    up to the last dim; searching k entries instead of N k is what makes this the fast path)."""
+def member(rows, q):
+    """(found, pos): whether each q[..., i, m] occurs in the sorted row rows[..., i, :], and where. Leading dims
+    match; a 1-D `rows` is one sorted row (e.g. all keys i*N + j). Row-local search over k entries is the fast path."""
     pos = torch.searchsorted(rows, q).clamp(max=rows.shape[-1] - 1)
     return rows.gather(-1, pos) == q, pos
-
-
-def member(keys, q):
-    """(found, pos): whether each entry of the int64 tensor q occurs in keys, and where. keys: sorted 1-D (shared by
-    all of q), or L x M sorted rows searched by the matching rows of q (L x M')."""
-    pos = torch.searchsorted(keys, q).clamp(max=keys.shape[-1] - 1)
-    return (keys.gather(-1, pos) if keys.ndim > 1 else keys[pos]) == q, pos
 
 
 # Scores of a stacked state `a` (L layers, see `stack`) against one state `b`: a list of L floats, so a layer sweep
@@ -101,7 +94,7 @@ def member(keys, q):
 
 def hits(a, b):
     """(hit, pos), L x N x k: whether a.sidx[l, i, p] is in N_b(i), and its position in b.sidx[i]."""
-    return member_rows(b.sidx.expand(a.sidx.shape).contiguous(), a.sidx)
+    return member(b.sidx.expand(a.sidx.shape).contiguous(), a.sidx)
 
 
 def mutual(a, b):

@@ -111,8 +111,11 @@ def states(s, p, xs, name, fn):
 def sweep(s, p, sa, lb, fn, perm=None):
     """La x Lb scores of the stacked states sa against the layers lb (rows permuted by perm if given); each b layer
     is reduced once, scored against all of sa in one call, and freed before the next."""
-    return np.array([s.pair(sa, s.feat(y if perm is None else y[perm], p, f"'feats_b' parameter of {fn} (layer {j})",
-                                       unit=True)) for j, y in enumerate(lb)]).T
+    cols = []
+    for j, y in enumerate(lb):
+        sb = s.feat(y if perm is None else y[perm], p, f"'feats_b' parameter of {fn} (layer {j})", unit=True)
+        cols.append(s.pair(sa, sb))
+    return np.ascontiguousarray(np.array(cols, dtype=np.float64).T)
 
 
 def best(scores):

@@ -65,12 +65,21 @@ def _gram(unbiased_default):
     return feat, kern
 
 
-def _cknna_finish(lists, who):
+def _cknna_defined(lists, who):
+    """CKNNA state of neighbour lists over a linear kernel; a non-positive self term makes CKNNA undefined."""
     state = _hsic.cknna_state(lists)
     if not state[1] > 0:
         fail(who, "give a positive unbiased HSIC of its top-k masked kernel with itself (CKNNA divides by its "
                   "square root); a larger k usually does", f"{state[1]:.6g}")
     return state
+
+
+def _cknna_feat(X, p, who, unit=False):
+    return _cknna_defined(_knn.knn_from_features(X, p["k"], cosine=False), who)
+
+
+def _cknna_kern(K, p, who):
+    return _cknna_defined(_knn.knn_from_similarity(K, p["k"]), who)
 
 
 def _svcca_feat(X, p, who, unit=False):
@@ -90,10 +99,7 @@ _SPECS = {
     "edit_distance_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.edit),
     "cka": _Spec({"unbiased": False}, _cka_feat, _cka_kern, list, _each(_hsic.cka)),
     "unbiased_cka": _Spec({}, _ucka_feat, _ucka_kern, list, _each(_hsic.cka)),
-    "cknna": _Spec(_K,
-                   lambda X, p, who, unit=False: _cknna_finish(_knn.knn_from_features(X, p["k"], cosine=False), who),
-                   lambda K, p, who: _cknna_finish(_knn.knn_from_similarity(K, p["k"]), who),
-                   _hsic.cknna_stack, _hsic.cknna),
+    "cknna": _Spec(_K, _cknna_feat, _cknna_kern, _hsic.cknna_stack, _hsic.cknna),
     "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, list, _each(_svcca.svcca)),
 }
 
@@ -123,8 +129,8 @@ def params(name, kw, n, widths, src):
         p["cca_dim"] = check_int(p["cca_dim"], f"'cca_dim' parameter of {name}", 1, w,
                                  f"[1, min(width of each input)] = [1, {w}]")
     if (name in ("unbiased_cka", "cknna") or p.get("unbiased")) and n < 4:
-        fail(f"{' and '.join(repr(x) for x in src)} parameters of {name}", "have N >= 4 rows (unbiased HSIC divides by N-3)",
-             f"N={n}")
+        fail(f"{' and '.join(repr(x) for x in src)} parameters of {name}",
+             "have N >= 4 rows (unbiased HSIC divides by N-3)", f"N={n}")
     return p
 
 
