@@ -39,7 +39,7 @@ def _link(m):
 def wiki_to_text(markup):
     """Prose paragraphs of a MediaWiki article: templates, tables, references, media and lists removed."""
     t = re.sub(r"<!--.*?-->", "", markup, flags=re.S)
-    t = re.sub(r"<ref[^>/]*/>|<ref[^>]*>.*?</ref>", "", t, flags=re.S | re.I)
+    t = re.sub(r"<ref[^>/]*/>|<ref[^>]*>.*?</ref>|<math[^>]*>.*?</math>", "", t, flags=re.S | re.I)
     t = _innermost(r"\{\{[^{}]*\}\}", "", t)
     t = _innermost(r"\{\|[^{}]*?\|\}", "", t)
     t = _innermost(r"\[\[([^\[\]]*)\]\]", _link, t)
@@ -49,7 +49,8 @@ def wiki_to_text(markup):
     paragraphs = []
     for line in t.splitlines():
         line = re.sub(r"\s+", " ", line).strip()
-        if len(line) >= 80 and not line.startswith(("=", "*", "#", ":", ";", "|", "!", "{", "}")):
+        markup_left = any(m in line for m in ("{{", "}}", "[[", "]]", "{|", "|}", "\\"))  # unbalanced nesting
+        if len(line) >= 80 and not markup_left and not line.startswith(("=", "*", "#", ":", ";", "|", "!", "{", "}")):
             paragraphs.append(line)
     return "\n".join(paragraphs)
 
