@@ -1,0 +1,85 @@
+"""A thin LightningModule: encoder + critic + one of the pure losses, AdamW with warmup and cosine decay."""
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+from ._checks import check_choice, check_int, check_open_prob, check_positive
+from .encoders import critic
+from .losses import binary_nce, info_nce, info_nce_negatives
+
+LOSSES = ("infonce", "nce")
+
+
+class ContrastiveModule(pl.LightningModule):
+    """Logits g(a, b) = <f(a), f(b)> / tau (cosine when `normalize`), plus a scalar bias for binary NCE with
+    `learn_bias`. Batches are dicts a (B,), b (B,) and optionally neg (B, K); without neg the other pairs of the
+    batch are the negatives (in-batch)."""
+
+    def __init__(self, encoder: torch.nn.Module, loss: str = "infonce", p_pos: float = 0.5, learn_bias: bool = False,
+                 tau: float = 1.0, symmetric: bool = False, normalize: bool = False, lr: float = 0.02,
+                 weight_decay: float = 0.0, warmup: int = 50, max_steps: int = 1000, min_lr: float = 0.0):
+        super().__init__()
+        owner = "ContrastiveModule"
+        self.loss_name = check_choice(loss, "loss", owner, LOSSES)
+        self.p_pos = check_open_prob(p_pos, "p_pos", owner)
+        self.tau = check_positive(tau, "tau", owner)
+        if learn_bias and loss != "nce":
+            raise ValueError(f"The 'learn_bias' parameter of {owner} only applies to loss='nce' (InfoNCE is "
+                             f"invariant to a constant logit). Got learn_bias=True with loss={loss!r}.")
+        self.encoder = encoder
+        self.bias = torch.nn.Parameter(torch.zeros(())) if learn_bias else None
+        self.symmetric, self.normalize = bool(symmetric), bool(normalize)
+        self.lr = check_positive(lr, "lr", owner)
+        self.weight_decay, self.min_lr = float(weight_decay), float(min_lr)
+        self.warmup = check_int(warmup, "warmup", owner, low=0)
+        self.max_steps = check_int(max_steps, "max_steps", owner, low=1)
+
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:
+        """f(idx), (..., dim): each distinct index is encoded once (values are few, batches large)."""
+        uniq, inv = torch.unique(idx, return_inverse=True)
+        return self.encoder(uniq)[inv]
+
+    def embed_all(self) -> torch.Tensor:
+        """f over every observed value, normalised for the cosine critic and scaled so E E^T is the kernel."""
+        e = self.encoder(torch.arange(self.encoder.n_inputs, device=self.device))
+        return (F.normalize(e, dim=-1) if self.normalize else e) / math.sqrt(self.tau)
+
+    def training_step(self, batch, batch_idx):
+        a, b, neg = batch["a"], batch["b"], batch.get("neg")
+        parts = [a, b] if neg is None else [a, b, neg.reshape(-1)]
+        z = self.embed(torch.cat(parts)).split([p.numel() for p in parts])
+        fa, fb = z[0], z[1]
+        if neg is None:
+            if self.normalize:
+                fa, fb = F.normalize(fa, dim=-1), F.normalize(fb, dim=-1)
+            logits = fa @ fb.T / self.tau
+            if self.loss_name == "infonce":
+                loss = info_nce(logits, symmetric=self.symmetric)
+            else:
+                n = len(a)  # off-diagonal entries as a view: drop the first, the rest rows of n + 1 end on the diagonal
+                off = logits.flatten()[1:].view(n - 1, n + 1)[:, :-1]
+                loss = binary_nce(logits.diagonal(), off, self.p_pos, self.bias)
+        else:
+            pos = critic(fa, fb, self.normalize, self.tau)
+            negs = critic(fa[:, None], z[2].reshape(*neg.shape, -1), self.normalize, self.tau)
+            loss = (info_nce_negatives(pos, negs) if self.loss_name == "infonce"
+                    else binary_nce(pos, negs, self.p_pos, self.bias))
+        self.log("loss", loss, on_step=True, on_epoch=False)
+        return loss
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        floor = self.min_lr / self.lr
+
+        def schedule(step: int) -> float:  # linear warmup, then cosine down to min_lr at max_steps
+            if step < self.warmup:
+                return (step + 1) / self.warmup
+            t = min(1.0, (step - self.warmup) / max(1, self.max_steps - self.warmup))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
