@@ -32,7 +32,8 @@ def token_bits(model, texts, *, max_length=512, device="auto", dtype="float32"):
         raise ValueError("The 'texts' parameter of bits_per_byte must be a non-empty string or list of non-empty "
                          "strings.")
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-        raise ValueError(f"The 'max_length' parameter of bits_per_byte must be an int >= 2. Got {max_length!r} instead.")
+        raise ValueError(f"The 'max_length' parameter of bits_per_byte must be an int >= 2. "
+                         f"Got {max_length!r} instead.")
     tok = m.tokenizer
     start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     jobs = []  # (text index, window)

@@ -8,7 +8,8 @@
   (initialised with torch seed SEED, default 0, so the name alone fixes the weights);
 - `timm:NAME` (pretrained weights in the local Hugging Face cache) or `timm:NAME@/path/to/weights.safetensors`;
 - `hf:ID` (a transformers model in the local Hugging Face cache), `hf:/path/to/dir`, or `hf:/path/to/file.gguf`.
-Nothing is downloaded: the hub is switched off (HF_HUB_OFFLINE) and missing weights raise `WeightsNotFound`.
+Nothing is downloaded: `empirical/__init__` switches the hub off (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE) before
+transformers or timm load, and missing weights raise `WeightsNotFound`.
 """
 import os
 import shutil
@@ -17,8 +18,6 @@ import zipfile
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
-
-import empirical  # noqa: F401  (sets the offline environment before transformers / timm load)
 
 import torch
 from torch import nn
