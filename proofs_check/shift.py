@@ -5,7 +5,7 @@ C* = worlds.min_shift(K) (+inf when no C works), scale = max(1, max |K|), tol = 
 Every claim recomputes what min_shift decides by other means: an explicit H, a KKT solve, bisection on f, and
 certificate vectors, so a wrong min_shift is caught.
 - characterisation: C* < inf <=> HKH >= 0 and HK1 in range(HKH) (explicit H, eigh and null-space residual).
-  Certified both ways: finite C* => f(C*) >= -tol; C* = inf => a vector v with v^T (K + C 11^T) v < 0 for
+  Certified both ways: finite C* => f(C*) >= -tol; C* = inf => a vector v with v^T (K + C 11^T) v < -tol for
   C in {0, 10, 10^4} scale (an eigenvector of HKH with negative eigenvalue, or v = 1 + s u with u in
   null(HKH), u^T K 1 != 0). Kernels with a -inf entry (a zero cooccurrence) are never PSD-able.
 - least shift: for finite C*, min_{1^T v = 1} v^T K v is attained (the KKT system [2K 1; 1^T 0] is consistent),
@@ -55,7 +55,9 @@ def centred_criterion(K: np.ndarray) -> tuple[bool, bool, float, float]:
 
 
 def certificate(K: np.ndarray, C: float) -> float:
-    """The Rayleigh quotient of K + C 11^T at a vector that proves no shift works (negative when it does)."""
+    """v^T (K + C 11^T) v at a vector v proving that this C fails (negative when it does): a unit eigenvector
+    of HKH with negative eigenvalue (C-independent), else v = 1 + s u, u a unit null vector of HKH with
+    u^T K 1 != 0 and s chosen so that the value is about -scale(K)."""
     n = K.shape[0]
     H = np.eye(n) - 1.0 / n
     evals, evecs = np.linalg.eigh(H @ K @ H)
@@ -63,17 +65,15 @@ def certificate(K: np.ndarray, C: float) -> float:
     if evals[0] < -tolerance(K):
         v = evecs[:, 0]
     else:
-        null = evecs[:, np.abs(evals) <= tolerance(K)]
-        null = H @ null  # drop the 1 direction (HKH 1 = 0 always)
+        null = H @ evecs[:, np.abs(evals) <= tolerance(K)]  # drop the 1 direction (HKH 1 = 0 always)
         k1 = K @ np.ones(n)
         u = null[:, np.argmax(np.abs(null.T @ k1))]
+        u /= np.linalg.norm(u)
         b = u @ k1
-        if abs(b) < 1e-300:
-            return 0.0
         one = np.ones(n)
-        # (1 + s u)^T M (1 + s u) = 1^T M 1 + 2 s b + s^2 u^T K u; pick s so the linear part reaches -scale.
+        # (1 + s u)^T M (1 + s u) = 1^T M 1 + 2 s b + s^2 u^T K u, and u^T K u = 0 on null(HKH).
         v = one - (one @ M @ one + scale(K)) / (2 * b) * u
-    return float(v @ M @ v / (v @ v))
+    return float(v @ M @ v)
 
 
 def kkt_minimiser(K: np.ndarray) -> tuple[np.ndarray, float]:
