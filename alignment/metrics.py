@@ -10,7 +10,7 @@ import torch
 
 from . import hsic as _hsic
 from . import knn as _knn
-from . import svcca as _svcca
+from . import subspace as _sub
 from ._checks import (as_tensor, check_bool, check_dtype, check_finite, check_int, check_rows, fail,
                       same_device)
 
@@ -83,7 +83,7 @@ def _cknna_kern(K, p, who):
 
 
 def _svcca_feat(X, p, who, unit=False):
-    U, rank = _svcca.basis(X)
+    U, rank = _sub.basis(X)
     if p["cca_dim"] > rank:
         fail(who, f"have z-scored rank >= cca_dim = {p['cca_dim']} (constant columns count as zero)", f"rank {rank}")
     return U[:, :p["cca_dim"]]
@@ -100,7 +100,7 @@ _SPECS = {
     "cka": _Spec({"unbiased": False}, _cka_feat, _cka_kern, list, _each(_hsic.cka)),
     "unbiased_cka": _Spec({}, _ucka_feat, _ucka_kern, list, _each(_hsic.cka)),
     "cknna": _Spec(_K, _cknna_feat, _cknna_kern, _hsic.cknna_stack, _hsic.cknna),
-    "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, list, _each(_svcca.svcca)),
+    "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, list, _each(_sub.svcca)),
 }
 
 

@@ -34,7 +34,8 @@ def _threshold(X, q):
     lo = math.floor(pos)
     hi = min(lo + 1, a.numel() - 1)
     if a.device.type == "cpu":
-        v = torch.from_numpy(np.partition(a.numpy(), [lo, hi])[[lo, hi]])
+        part = np.partition(a.numpy(), lo)  # one kth: numpy is ~10x slower given two
+        v = torch.from_numpy(np.array([part[lo], part[hi:].min()]))
     else:
         v = torch.stack([a.kthvalue(lo + 1).values, a.kthvalue(hi + 1).values])
     return v[0] + (pos - lo) * (v[1] - v[0])

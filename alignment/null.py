@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import layerwise as _lw
+from . import sweep as _sw
 from . import metrics as _m
 from ._checks import check_int, fail
 
@@ -43,7 +43,7 @@ def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=10, seed=0, q=0.9
     fn = "calibrate"
     n_perm = check_int(n_perm, f"'n_perm' parameter of {fn}", 2, 1 << 31, "[2, 2^31]")
     seed = check_int(seed, f"'seed' parameter of {fn}", 0, 1 << 62, "[0, 2^62]")
-    single = [_lw.is_matrix(f) for f in (feats_a, feats_b)]
+    single = [_sw.is_matrix(f) for f in (feats_a, feats_b)]
     if single[0] != single[1]:
         fail(f"'feats_a' and 'feats_b' parameters of {fn}", "be both single N x D matrices (one pair) or both layer "
              "stacks (sequences of N x D, or L x N x D)", "one of each")
@@ -56,12 +56,12 @@ def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=10, seed=0, q=0.9
         null = [s.pair(sa, s.feat(B[permutation(n, seed + i, B.device)], p, wb))[0] for i in range(n_perm)]
         ij, scores = None, None
     else:
-        s, p, la, lb = _lw.setup(feats_a, feats_b, metric, kw, dtype, q, fn)
-        sa = _lw.states(s, p, la, "feats_a", fn)
-        scores = _lw.sweep(s, p, sa, lb, fn)
-        score, ij = _lw.best(scores)
+        s, p, la, lb = _sw.setup(feats_a, feats_b, metric, kw, dtype, q, fn)
+        sa = _sw.states(s, p, la, "feats_a", fn)
+        scores = _sw.sweep(s, p, sa, lb, fn)
+        score, ij = _sw.best(scores)
         n, dev = la[0].shape[0], la[0].device
-        null = [_lw.sweep(s, p, sa, lb, fn, permutation(n, seed + i, dev)).max() for i in range(n_perm)]
+        null = [_sw.sweep(s, p, sa, lb, fn, permutation(n, seed + i, dev)).max() for i in range(n_perm)]
     null = np.asarray(null, dtype=np.float64)
     mean, sd = float(null.mean()), float(null.std(ddof=1))
     diff = score - mean
