@@ -195,19 +195,20 @@ def statement(statement_id: str, title: str, claims: list[ClaimResult], start: f
                            seconds=time.perf_counter() - start, table=table)
 
 
+def check_count(value, name: str, owner: str, low: int = 1) -> int:
+    """Return `value` as int if it is an integer >= low, else raise naming the parameter and the value."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"The '{name}' parameter of {owner} must be an integer. Got {value!r} instead.")
+    if value < low:
+        raise ValueError(f"The '{name}' parameter of {owner} must be >= {low}. Got {value} instead.")
+    return int(value)
+
+
 def check_args(owner: str, examples, seed) -> tuple[int | None, int]:
-    """Validate the `examples` and `seed` parameters every `check` takes."""
+    """Validate the `examples` (None or >= 1) and `seed` (>= 0) parameters every `check` takes."""
     if examples is not None:
-        if isinstance(examples, bool) or not isinstance(examples, numbers.Integral):
-            raise TypeError(f"The 'examples' parameter of {owner} must be an integer or None. Got {examples!r}.")
-        if examples < 1:
-            raise ValueError(f"The 'examples' parameter of {owner} must be >= 1. Got {examples} instead.")
-        examples = int(examples)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"The 'seed' parameter of {owner} must be an integer. Got {seed!r} instead.")
-    if seed < 0:
-        raise ValueError(f"The 'seed' parameter of {owner} must be >= 0. Got {seed} instead.")
-    return examples, int(seed)
+        examples = check_count(examples, "examples", owner, low=1)
+    return examples, check_count(seed, "seed", owner, low=0)
 
 
 def check_callable(value, name: str, owner: str) -> Callable:

@@ -56,10 +56,10 @@ def judge_reading(case: strategies.Case) -> Verdict:
     ratio = np.diag(P) / pi / pi
     gap = float(np.max(np.abs(ratio - np.exp(np.diag(K))) / ratio))
     from_probs = f1_premise(K, diagonal_ratio=ratio).diagonal
-    from_kernel = f1_premise(K).diagonal
-    p = f1_premise(K)
-    # Only decisive examples: exactly on the boundary either rounding is right.
-    boundary = float(np.min(np.abs(np.diag(K) - p.log_rho_min - K.shape[0] * p.delta)))
+    kernel_form = f1_premise(K)
+    from_kernel = kernel_form.diagonal
+    # Exactly on the boundary either verdict is right.
+    boundary = float(np.min(np.abs(np.diag(K) - kernel_form.log_rho_min - K.shape[0] * kernel_form.delta)))
     ok = gap <= 1e-12 and (from_probs == from_kernel or boundary <= 1e-12 * scale(K))
     return Verdict(ok=ok, margin=1e-12 - gap,
                    info={**case.describe(), "relative_gap": gap, "probability_form": from_probs,

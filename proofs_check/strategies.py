@@ -92,8 +92,8 @@ def graph_walks(draw, min_states: int = 2, max_states: int = MAX_STATES, min_tel
 
     lazy in hundredths up to 0.9; teleport in hundredths from `min_teleport` up to 0.3.
     """
-    kind = draw(st.sampled_from(GRAPHS))
-    n = draw(st.integers(max(min_states, 3 if kind == "cycle" else 2), max(max_states, 3)))
+    kind = draw(st.sampled_from(GRAPHS if max_states >= 3 else tuple(g for g in GRAPHS if g != "cycle")))
+    n = draw(st.integers(max(min_states, 3 if kind == "cycle" else 2), max_states))
     if kind == "cycle":
         g = nx.cycle_graph(n)
     elif kind == "path":

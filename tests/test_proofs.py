@@ -37,6 +37,7 @@ def test_f1_reports_a_wrong_shift():
     # K + (C_F1 - 1) 11^T: the argmin row loses 1 on the diagonal and gains 1 on each of N-1 off-diagonals.
     assert bad["dominance_margin"] < -1.0
     assert bad["min_eigenvalue"] < 0
+    assert len(bad["K"]) == 2  # shrunk to two states
 
 
 def test_f1_premise_on_a_sticky_world_reads_as_the_paper_writes_it():
@@ -253,13 +254,20 @@ def test_same_seed_same_numbers_and_other_seeds_differ():
 
 @pytest.mark.parametrize("kwargs, error, text", [
     ({"examples": 0}, ValueError, "'examples' parameter of f1.check must be >= 1. Got 0"),
-    ({"examples": 2.5}, TypeError, "'examples' parameter of f1.check must be an integer"),
+    ({"examples": 2.5}, TypeError, "'examples' parameter of f1.check must be an integer. Got 2.5"),
     ({"seed": -1}, ValueError, "'seed' parameter of f1.check must be >= 0. Got -1"),
     ({"shift": 3}, TypeError, "'shift' parameter of f1.check must be callable. Got int"),
 ])
 def test_check_validates_its_input(kwargs, error, text):
     with pytest.raises(error, match=text.replace("(", r"\(").replace(")", r"\)")):
         f1.check(**kwargs)
+
+
+def test_rarity_validates_per_family():
+    with pytest.raises(ValueError, match="'per_family' parameter of rarity.check must be >= 1. Got 0"):
+        rarity.check(per_family=0)
+    with pytest.raises(TypeError, match="'per_family' parameter of rarity.check must be an integer. Got '3'"):
+        rarity.check(per_family="3")
 
 
 def test_run_all_rejects_unknown_statements():
