@@ -27,8 +27,9 @@ class Calibration:
     scores: np.ndarray | None   # observed La x Lb scores, for layer stacks
 
 
-def permutation(n, seed, device):
-    """The p-th null permutation is permutation(N, seed + p, device): a CPU generator, so all devices agree."""
+def permutation(n, seed, device="cpu"):
+    """The p-th null permutation of `calibrate` is permutation(N, seed + p): drawn by a CPU generator, so every
+    device gets the same one. Returns an int64 tensor of length n on `device`."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(device)
 
 

@@ -1,5 +1,7 @@
 """The paper's layer pipeline (App. C.2): clamp each layer at the q-th quantile of |x| (q = 0.95), L2-normalise each
-sample, score every (layer_a, layer_b) pair, report the maximum and where it is.
+sample, score every (layer_a, layer_b) pair, report the maximum and where it is. The quantile is taken per layer
+with linear interpolation (the released code uses one threshold for a model's whole N x L x D tensor: the mean of
+per-sample quantiles, or with --precise one sorted entry).
 
 Per-layer work (k-NN lists, centred kernels, SVD bases) is done once per layer and reused by every pair.
 """

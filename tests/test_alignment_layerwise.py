@@ -67,7 +67,7 @@ def test_calibrate_single_pair_null_is_the_shuffled_score():
     A, B = rs.randn(300, 20), rs.randn(300, 30)
     B[:, :5] += A[:, :5]
     cal = al.calibrate(A, B, "mutual_knn", k=10, n_perm=6, seed=3)
-    want = [al.mutual_knn(A, B[al.permutation(300, 3 + p, "cpu").numpy()], k=10) for p in range(6)]
+    want = [al.mutual_knn(A, B[al.permutation(300, 3 + p).numpy()], k=10) for p in range(6)]
     np.testing.assert_array_equal(cal.null, want)
     assert cal.score == al.mutual_knn(A, B, k=10)
     assert cal.null_mean == pytest.approx(np.mean(want), abs=1e-15)
@@ -87,7 +87,7 @@ def test_calibrate_sweep_null_is_the_max_of_the_shuffled_sweep():
     assert cal.score == res.best_score and cal.best_layers == res.best_layers
     np.testing.assert_array_equal(cal.scores, res.scores)
     for p in range(4):
-        perm = al.permutation(80, p, "cpu").numpy()
+        perm = al.permutation(80, p).numpy()
         assert cal.null[p] == al.layerwise(fa, [b[perm] for b in fb], "cknna", k=8).scores.max()
 
 
