@@ -1,0 +1,41 @@
+"""End to end: `python -m empirical.run caption_density` on a small subset (one vision model, one small LM)."""
+import json
+
+import pytest
+
+from empirical import run
+
+
+def test_caption_density_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLATONIC_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "cd"
+    argv = ["caption_density", "--out", str(out), "--models", "efficientnet_lite0", "minilm_l6", "--n-samples", "16",
+            "--k", "3", "--permutations", "3", "--device", "cpu", "--cache-dir", str(tmp_path / "features")]
+    assert run.main(argv) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    assert res["vision_models"] == ["efficientnet_lite0"] and res["language_models"] == ["minilm_l6"]
+    oc, tux = res["datasets"]["openclipart"], res["datasets"]["tuxpaint"]
+    assert oc["n_samples"] == tux["n_samples"] == 16 and oc["chance"] == pytest.approx(3 / 15)
+    assert [lv["density"] for lv in oc["levels"]] == ["title", "title+description", "title+description+keywords"]
+    assert [lv["density"] for lv in tux["levels"]] == ["1 word", "2 words", "4 words", "full"]
+    words = [lv["mean_words"] for lv in oc["levels"]]
+    assert words[0] < words[1] <= words[2] and words[1] >= 5  # descriptions have >= 5 words
+    assert tux["levels"][0]["mean_words"] == 1.0 and tux["levels"][1]["mean_words"] <= 2.0
+    for lv in oc["levels"] + tux["levels"]:
+        s = lv["scores"][0][0]
+        assert 0 <= s <= 1 and lv["mean"] == s and lv["std"] == 0.0
+        assert len(lv["best_layers"][0][0]) == 2
+    dense = oc["levels"][-1]["null"]["efficientnet_lite0|minilm_l6"]
+    assert 0 <= dense["null_mean"] < 0.6 and oc["levels"][0]["null"] is None
+    assert (out / "caption_density.png").stat().st_size > 10_000
+    # the cached features give the same numbers again
+    assert run.main(argv) == 0
+    again = json.loads((out / "results.json").read_text())["results"]
+    assert again["datasets"] == res["datasets"]
+
+
+def test_caption_density_needs_both_modalities(tmp_path):
+    with pytest.raises(ValueError, match="at least one vision and one language model"):
+        run.main(["caption_density", "--out", str(tmp_path), "--models", "minilm_l6"])
+    with pytest.raises(ValueError, match="'datasets' option.*subset"):
+        run.main(["caption_density", "--out", str(tmp_path), "--opt", "datasets=coco"])

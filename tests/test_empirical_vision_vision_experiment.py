@@ -1,0 +1,40 @@
+"""End to end: `python -m empirical.run vision_vision` on a small subset (three small vision models)."""
+import json
+
+import numpy as np
+import pytest
+
+from empirical import run
+
+
+def test_vision_vision_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLATONIC_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "vv"
+    models = ["efficientnet_lite0", "random:efficientnet_lite0", "resnet18_random"]
+    argv = ["vision_vision", "--out", str(out), "--models", *models, "--n-samples", "20", "--k", "3",
+            "--permutations", "3", "--device", "cpu", "--opt", "train_per_class=4", "--opt", "test_per_class=2",
+            "--opt", "n_bins=2"]
+    assert run.main(argv) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    assert res["models"] == models and res["n_photos"] == 20
+    assert res["probe_sizes"] == {"fashion_train": 40, "fashion_test": 20, "cifar10": 20}
+    a = np.array(res["alignment"])
+    assert a.shape == (3, 3) and np.allclose(a, a.T) and np.allclose(np.diag(a), 1)
+    off = a[np.triu_indices(3, 1)]
+    assert ((off >= 0) & (off < 1)).all()
+    for m in models:
+        p = res["probes"][m]
+        assert 0 <= p["fashion_mnist"]["accuracy"] <= 1 and p["fashion_mnist"]["chance"] == pytest.approx(0.1)
+        assert p["competence"] == pytest.approx((p["fashion_mnist"]["accuracy"] + p["cifar10"]["accuracy"]) / 2)
+    # the pretrained model's features separate Fashion-MNIST classes better than chance, even from 4 per class
+    assert res["probes"]["efficientnet_lite0"]["fashion_mnist"]["accuracy"] >= 0.4
+    assert sorted(len(b["models"]) for b in res["bins"]) == [1, 2]
+    assert len(res["null"]) == 3
+    assert (out / "vision_vision.png").stat().st_size > 10_000
+
+
+def test_vision_vision_rejects_language_models_and_bad_options(tmp_path):
+    with pytest.raises(ValueError, match="at least two vision models"):
+        run.main(["vision_vision", "--out", str(tmp_path), "--models", "efficientnet_lite0", "minilm_l6"])
+    with pytest.raises(ValueError, match="'train_per_class' option.*>= 2"):
+        run.main(["vision_vision", "--out", str(tmp_path), "--opt", "train_per_class=1"])
