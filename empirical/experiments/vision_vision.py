@@ -159,8 +159,10 @@ def _plot(res: dict, path: Path) -> None:
     names, comp = res["models"], np.array(res["competence"])
     a = np.array(res["alignment"])
     order = np.argsort(comp, kind="stable")
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
-    im = axes[0].imshow(a[np.ix_(order, order)], cmap="viridis")
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.6), gridspec_kw={"wspace": 0.45})
+    shown = a[np.ix_(order, order)].copy()
+    np.fill_diagonal(shown, np.nan)  # the trivial 1s would squash the colour scale of the pairs
+    im = axes[0].imshow(shown, cmap="viridis")
     labels = [f"{names[i]}\n({comp[i]:.2f})" for i in order]
     axes[0].set_xticks(range(len(names)), labels, rotation=60, ha="right", fontsize=6)
     axes[0].set_yticks(range(len(names)), labels, fontsize=6)
