@@ -1,0 +1,115 @@
+"""convergence: do two bijective modalities with different encoders converge to the same kernel, K_PMI + c?
+
+Each modality (a relabelling read by an embedding table, random vector codes read by an MLP, optionally token
+strings read by a tiny transformer) gets its own learner, trained on its own observed pairs (streamed exact draws),
+once per loss. Reported: each learned kernel vs K_PMI beside the population optimum and the plug-in PMI at the same
+pair budget; the two modalities' state kernels vs each other (alignment metrics) as training proceeds.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from worlds import Permutation, TokenCode, VectorCode, make_world
+from worlds.runio import save_figure
+
+from .common import fit_in, kernel_alignment, pyplot, scaled, table
+
+DEFAULTS = {
+    "world": "torus",            # lazy torus 8 x 8 with teleport: PSD-able at W = 16
+    "window": 16,
+    "losses": ["infonce", "nce"],
+    "modalities": ["permutation", "vector"],  # add "token" for the text encoder
+    "dim": 64,                   # = N: the population optimum is K_PMI + c exactly
+    "batch_size": 512,
+    "steps": 1500,               # x --scale
+    "lr": {"permutation": 0.02, "vector": 0.003, "token": 0.003},
+    "nce_negatives": 16,         # K explicit negatives per pair for binary NCE (InfoNCE: in-batch)
+    "learn_bias": True,          # binary NCE with a learnable offset (exact); False shows the PSD gap
+    "evals": 20,                 # kernel snapshots per fit, for the curves
+    "k": 8,                      # neighbours for mutual_knn / cknna
+}
+
+_OBS = {"permutation": lambda n, s: Permutation(n, seed=s), "vector": lambda n, s: VectorCode(n, 16, seed=s),
+        "token": lambda n, s: TokenCode(n, seed=s)}
+
+
+def run(cfg: dict, out: Path):
+    from worlds.run import summarise
+
+    world = make_world(cfg["world"], seed=cfg["seed"])
+    W, N = cfg["window"], world.n_states
+    K = world.pmi(W)
+    steps = scaled(cfg["steps"], cfg["scale"], 20)
+    fits, rows = {}, []
+    for loss in cfg["losses"]:
+        for i, m in enumerate(cfg["modalities"]):
+            nce = loss == "nce"
+            r = fit_in(out, f"{loss}-{m}", world, _OBS[m](N, cfg["seed"] + 1 + i), cfg["fresh"], loss=loss,
+                       dim=cfg["dim"], window=W, batch_size=cfg["batch_size"], lr=cfg["lr"][m], max_steps=steps,
+                       negatives=cfg["nce_negatives"] if nce else 0, learn_bias=nce and cfg["learn_bias"],
+                       seed=cfg["seed"], eval_every=max(1, steps // cfg["evals"]), accelerator=cfg["accelerator"])
+            fits[loss, m] = r
+            rep = r.report()
+            rows.append({"loss": loss, "modality": m, "encoder": type(r.module.encoder).__name__,
+                         **{f"learned_{k}": v for k, v in rep["learned"].items()},
+                         **{f"population_{k}": v for k, v in rep["population"].items()},
+                         **{f"plugin_{k}": v for k, v in rep["plugin"].items()},
+                         "pair_budget": rep["pair_budget"],
+                         "pearson_curve": r.history["pearson"]})
+    cross = []
+    for loss in cfg["losses"]:
+        a, b = (fits[loss, m] for m in cfg["modalities"][:2])
+        final = kernel_alignment(a.state_kernel, b.state_kernel, cfg["k"])
+        curve_steps = sorted(set(a.snapshots) & set(b.snapshots))
+        curve = [kernel_alignment(a.snapshots[s] @ a.snapshots[s].T, b.snapshots[s] @ b.snapshots[s].T, cfg["k"])
+                 for s in curve_steps]
+        cross.append({"loss": loss, "pair": "/".join(cfg["modalities"][:2]), **final,
+                      "curve": {"step": curve_steps, **{k: [c[k] for c in curve] for k in final}}})
+
+    _plot_scatter(fits, K, out / "scatter.png")
+    _plot_curves(cross, rows, out / "alignment_curve.png")
+    summary = "\n\n".join([
+        table(rows, ["loss", "modality", "encoder", "learned_pearson_offdiag", "learned_spearman_offdiag",
+                     "learned_rel_error", "population_rel_error", "plugin_rel_error", "pair_budget"],
+              f"Learned kernel vs K_PMI ({world.name}, N={N}, W={W}, {steps} steps)"),
+        table(cross, ["loss", "pair", "pearson", "mutual_knn", "cknna", "cka", "unbiased_cka"],
+              "Cross-modal alignment of the state kernels (final)"),
+    ])
+    results = {"world": summarise(world, W), "steps": steps, "learners": rows, "cross_modal": cross,
+               "plots": ["scatter.png", "alignment_curve.png"]}
+    return results, summary
+
+
+def _plot_scatter(fits, K, path):
+    plt = pyplot()
+    off = ~np.eye(len(K), dtype=bool)
+    fig, axes = plt.subplots(1, len(fits), figsize=(3.6 * len(fits), 3.4), squeeze=False)
+    for ax, ((loss, m), r) in zip(axes[0], fits.items()):
+        y = r.state_kernel[off]
+        ax.scatter(K[off], y, s=3, alpha=0.4)
+        slope, icpt = np.polyfit(K[off], y, 1)
+        xs = np.linspace(K[off].min(), K[off].max(), 2)
+        ax.plot(xs, slope * xs + icpt, "k--", lw=1)
+        ax.set_title(f"{loss} / {m}\nr = {np.corrcoef(K[off], y)[0, 1]:.4f}", fontsize=9)
+        ax.set_xlabel("K_PMI(a, b)")
+    axes[0][0].set_ylabel("learned <f(a), f(b)>")
+    save_figure(fig, path)
+
+
+def _plot_curves(cross, rows, path):
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for c in cross:
+        for metric, style in (("pearson", "-"), ("mutual_knn", "--"), ("cka", ":")):
+            axes[0].plot(c["curve"]["step"], c["curve"][metric], style, label=f"{c['loss']}: {metric}")
+    axes[0].set_title("cross-modal alignment of state kernels")
+    for r in rows:
+        axes[1].plot(r["pearson_curve"]["step"], r["pearson_curve"]["value"], label=f"{r['loss']} / {r['modality']}")
+    axes[1].set_title("Pearson with K_PMI (off-diagonal)")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.set_ylim(-0.05, 1.02)
+        ax.legend(fontsize=7)
+    save_figure(fig, path)
