@@ -26,7 +26,7 @@ class Verdict:
     premise: whether the claim's premise held on this example.
     margin: how far the example is from breaking the claim (>= 0 means it held); the worst margin is reported.
     info: a readable description of the example, reported as the counterexample when ok is False.
-    tags: names of noteworthy properties of the example; the result counts them (e.g. "sharpened_not_f1").
+    tags: names of noteworthy properties of the example; the result counts them (e.g. "beyond_f1").
     """
 
     ok: bool

@@ -8,6 +8,11 @@ Conclusion: with C_F1 = -min_i (1/N) sum_j K_ij, M = K + C_F1 11^T is diagonally
 min_i (M_ii - sum_{j != i} |M_ij|) >= -1e-12 scale(K), and PSD, lambda_min(M) >= -1e-9 scale(K), where
 scale(K) = max(1, max |K_ij|).
 
+Why it holds: (a) and (b) give m_i = mean_j K_ij >= (K_ii + (N-1) log rho_min) / N >= log rho_min + delta >= K_kj
+for all i and k != j, so with c = min_i m_i the off-diagonals of M = K - c 11^T are <= 0 and row k's dominance
+margin is N (m_k - c) >= 0. Dominance is therefore weak, never strict: the row attaining c has margin exactly 0,
+and worst margins of about -1e-16 are rounding.
+
 Reading of (b): P_coor(z_i|z_i) / pi(z_i) = P_coor(z_i, z_i) / pi(z_i)^2 = exp K_ii, so (b) is
 K_ii >= log rho_min + N delta; the second claim checks that the probability form and this kernel form agree on every
 example. The literal alternative P_coor(z_i|z_i) >= e^{N delta} rho_min (no division by pi) is strictly stronger
