@@ -16,7 +16,8 @@ and worst margins of about -1e-16 are rounding.
 Reading of (b): P_coor(z_i|z_i) / pi(z_i) = P_coor(z_i, z_i) / pi(z_i)^2 = exp K_ii, so (b) is
 K_ii >= log rho_min + N delta; the second claim checks that the probability form and this kernel form agree on every
 example. The literal alternative P_coor(z_i|z_i) >= e^{N delta} rho_min (no division by pi) is strictly stronger
-(pi < 1); examples meeting the stated premise but not that reading are counted under "literal_reading_fails".
+(pi < 1); examples meeting the stated premise but not that reading are counted under "literal_reading_fails", and
+those with a genuine spread delta > 1e-9 (not just constant off-diagonals) under "spread_delta>0".
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def judge_f1(case: strategies.Case, shift=f1_shift) -> Verdict:
     return Verdict(ok=ok, margin=min(dominance, lam) / s,
                    info={**case.describe(), "K": rounded(K), "log_rho_min": premise.log_rho_min,
                          "delta": premise.delta, "C": c, "dominance_margin": dominance, "min_eigenvalue": lam},
-                   tags=() if literal else ("literal_reading_fails",))
+                   tags=(("literal_reading_fails",) if not literal else ())
+                   + (("spread_delta>0",) if premise.delta > 1e-9 else ()))
 
 
 def judge_reading(case: strategies.Case) -> Verdict:

@@ -15,10 +15,15 @@ certificate vectors, so a wrong min_shift is caught.
   (decided only when |t| / ||v*||^2 > 100 tol, the most f can rise over rounding).
 - C_F1 >= C*: wherever F.1's premise or the sharpened condition holds, C_F1 >= C* - tol.
 - negative eigenvalues: a PSD-able K has at most one negative eigenvalue, and exactly one iff C* > 0
-  (K = (K + C* 11^T) - C* 11^T is PSD minus a rank-one PSD matrix; if C* <= 0 then K itself is PSD). The converse
-  fails: one negative eigenvalue does not make K PSD-able (next claim). Decided where |C*| > tol.
+  (K = (K + C* 11^T) - C* 11^T is PSD minus a rank-one PSD matrix; if C* <= 0 then K itself is PSD).
+  Decided where |C*| > tol; "negative" means < -tol.
+- interlacing: what "at most one negative eigenvalue" really needs is only HKH >= 0: K compressed to the
+  (N-1)-dimensional space 1-perp is then PSD, and Cauchy interlacing gives lambda_2(K) >= 0. So
+  PSD-able => HKH >= 0 => at most one negative eigenvalue, and neither converse holds (the two witnesses below).
 - counterexample [[1, .5], [.5, 0]]: HKH = 0 is PSD but HK1 = (.5, -.5) is not in its range;
   det(K + C 11^T) = -1/4 for every C, so no shift works, although K has exactly one negative eigenvalue.
+- one negative eigenvalue is not enough: [[0, 1], [1, 0]] has eigenvalues -1, 1, but (1, -1)^T K (1, -1) = -2
+  for every C (HKH has eigenvalue -1), so C* = inf.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from ._kernel import f1_premise, f1_shift, min_eigenvalue, scale, sharpened_cond
 
 TITLE = "PSD-ability and the least shift C*"
 COUNTEREXAMPLE = np.array([[1.0, 0.5], [0.5, 0.0]])
+SWAP = np.array([[0.0, 1.0], [1.0, 0.0]])
 PROBE_SHIFTS = (0.0, 10.0, 1e4)
 DET_SHIFTS = (-10.0, 0.0, 1.0, 10.0, 1e3, 1e6)
 
@@ -179,6 +185,28 @@ def judge_negatives(K: np.ndarray, min_shift=worlds.min_shift) -> Verdict:
                    tags=(f"negatives={negatives}",))
 
 
+def judge_interlacing(K: np.ndarray) -> Verdict:
+    """HKH PSD (explicit H) => at most one eigenvalue of K below -tol."""
+    if not np.all(np.isfinite(K)) or not centred_criterion(K)[0]:
+        return Verdict(ok=True, premise=False)
+    evals = np.linalg.eigvalsh(K)
+    negatives = int(np.sum(evals < -tolerance(K)))
+    return Verdict(ok=negatives <= 1, margin=float(evals[1]) / scale(K),
+                   info={"K": rounded(K), "eigenvalues": evals.tolist(), "negatives": negatives},
+                   tags=(f"negatives={negatives}",))
+
+
+def judge_one_negative(K: np.ndarray, min_shift=worlds.min_shift) -> Verdict:
+    """Exactly one negative eigenvalue, HKH not PSD, and no shift works (certified at every probed C)."""
+    negatives = int(np.sum(np.linalg.eigvalsh(K) < -tolerance(K)))
+    psd = centred_criterion(K)[0]
+    quotients = [certificate(K, c) for c in DET_SHIFTS]
+    c_star = float(min_shift(K))
+    ok = negatives == 1 and not psd and max(quotients) < -tolerance(K) and c_star == np.inf
+    return Verdict(ok=ok, margin=-max(quotients),
+                   info=_info(K, c_star, negatives=negatives, hkh_psd=psd, certificate_values=quotients))
+
+
 def judge_counterexample(K: np.ndarray, min_shift=worlds.min_shift) -> Verdict:
     """HKH PSD but HK1 outside its range, det(K + C 11^T) = -1/4 for all probed C, one negative eigenvalue."""
     psd, in_range, _, residual = centred_criterion(K)
@@ -214,8 +242,12 @@ def check(examples: int | None = None, seed: int = 0, min_shift=worlds.min_shift
         explore("negative eigenvalues", "PSD-able K: #negative eigenvalues = [C* > 0] <= 1", False,
                 st.one_of(kernels, bounded),
                 lambda K: judge_negatives(K, min_shift), examples, seed),
+        explore("interlacing", "HKH PSD => at most one negative eigenvalue", False, st.one_of(kernels, bounded),
+                judge_interlacing, examples, seed),
         fixed("counterexample", "[[1, .5], [.5, 0]]: HKH PSD, HK1 not in range, det(K + C 11^T) = -1/4, "
               "one negative eigenvalue, C* = inf", False, [COUNTEREXAMPLE],
               lambda K: judge_counterexample(K, min_shift)),
+        fixed("one negative is not enough", "[[0, 1], [1, 0]]: one negative eigenvalue, HKH not PSD, C* = inf",
+              False, [SWAP], lambda K: judge_one_negative(K, min_shift)),
     ]
     return statement("3", TITLE, claims, start)

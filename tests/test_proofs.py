@@ -27,6 +27,7 @@ def test_f1_holds_and_its_premise_is_met():
     assert result.paper_holds
     claim = result.claim("F.1")
     assert claim.paper and claim.premise_met >= 3  # not vacuous: the strategy reaches F.1's regime
+    assert claim.counts.get("spread_delta>0", 0) >= 1  # ... including off-diagonals that are not all equal
     assert claim.worst_margin >= -1e-12
 
 
@@ -103,6 +104,17 @@ def test_counterexample_kernel_numbers():
     assert np.sum(np.linalg.eigvalsh(K) < 0) == 1
     assert math.isinf(worlds.min_shift(K))
     assert shift.certificate(K, 1e4) < -0.5  # a vector with v^T (K + C 11^T) v < 0 even at C = 10^4
+
+
+def test_neither_converse_of_psd_able_holds():
+    # PSD-able => HKH PSD => at most one negative eigenvalue; [[1,.5],[.5,0]] and [[0,1],[1,0]] break the converses.
+    hkh_psd = shift.judge_interlacing(shift.COUNTEREXAMPLE)
+    assert hkh_psd.premise and hkh_psd.info["negatives"] == 1
+    assert not shift.judge_interlacing(shift.SWAP).premise  # HKH has eigenvalue -1 along (1, -1)
+    np.testing.assert_allclose(np.linalg.eigvalsh(shift.SWAP), [-1.0, 1.0])
+    assert shift.certificate(shift.SWAP, 1e6) == pytest.approx(-1.0)  # (1,-1)/sqrt2: -1 whatever C
+    assert shift.judge_one_negative(shift.SWAP).ok
+    assert not shift.judge_one_negative(shift.SWAP, min_shift=lambda K: 1.0).ok
 
 
 def test_least_shift_agrees_with_bisection_on_a_worked_example():
