@@ -121,6 +121,13 @@ class _Broken(Exception):
     """Raised inside the hypothesis test so that hypothesis shrinks the failing example."""
 
 
+def _judge(judge: Callable[[Any], Verdict], example) -> Verdict:
+    try:
+        return judge(example)
+    except Exception as err:  # a crash on a valid input is a finding, not a harness error
+        return Verdict(ok=False, info={"error": f"{type(err).__name__}: {err}"})
+
+
 def explore(name: str, text: str, paper: bool, strategy, judge: Callable[[Any], Verdict],
             examples: int | None, seed: int) -> ClaimResult:
     """Search `strategy` for an example that `judge` rejects; shrink it and report the smallest one.
@@ -141,10 +148,7 @@ def explore(name: str, text: str, paper: bool, strategy, judge: Callable[[Any], 
     @config
     @given(strategy)
     def search(example):
-        try:
-            verdict = judge(example)
-        except Exception as err:  # a crash on a valid input is a finding, not a harness error
-            verdict = Verdict(ok=False, info={"error": f"{type(err).__name__}: {err}"})
+        verdict = _judge(judge, example)
         if stats["failed"] is None:  # count only the search, not the shrinking after the first failure
             stats["tried"] += 1
             stats["premise"] += verdict.premise
@@ -167,14 +171,15 @@ def explore(name: str, text: str, paper: bool, strategy, judge: Callable[[Any], 
 
 
 def fixed(name: str, text: str, paper: bool, inputs: Iterable, judge: Callable[[Any], Verdict]) -> ClaimResult:
-    """Evaluate a claim on explicit inputs (a worked example, a sweep); report the first failure."""
+    """Evaluate a claim on explicit inputs (a worked example, a sweep); report the first failure (a crash of
+    `judge` included)."""
     start = time.perf_counter()
     tried = premise = 0
     worst = math.inf
     failed = None
     counts: dict[str, int] = {}
     for example in inputs:
-        verdict = judge(example)
+        verdict = _judge(judge, example)
         tried += 1
         premise += verdict.premise
         if verdict.premise and not math.isnan(verdict.margin):

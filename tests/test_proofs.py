@@ -316,3 +316,17 @@ def test_cli_rejects_bad_arguments(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--examples: must be >= 1, got 0" in proc.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+def test_a_crashing_judge_is_reported_as_a_failure():
+    from proofs_check._core import explore, fixed
+    from proofs_check.strategies import grid_kernels
+
+    def judge(K):
+        raise ArithmeticError(f"boom at N={K.shape[0]}")
+
+    searched = explore("crash", "never", False, grid_kernels(), judge, 5, 0)
+    assert not searched.holds and searched.examples == 1
+    assert searched.counterexample == {"error": "ArithmeticError: boom at N=2"}  # shrunk to the smallest N
+    listed = fixed("crash", "never", False, [np.zeros((3, 3))], judge)
+    assert not listed.holds and listed.counterexample == {"error": "ArithmeticError: boom at N=3"}
