@@ -51,13 +51,13 @@ def _fmt(value) -> str:
 
 def format_table(rows) -> str:
     head = (f"      {'family':<10} {'worlds':>6} {'states':>7} {'F.1':>5} {'sharp':>5} {'PSD':>5} "
-            f"{'+self':>5} {'-self':>5} {'neither':>7} {'skipped':>7}")
+            f"{'+self':>5} {'-self':>5} {'neither':>7} {'C_F1 ok':>7} {'skipped':>7}")
     lines = [head]
     for r in rows:
         states = f"{r['states'][0]}-{r['states'][1]}" if r["states"] else "-"
         lines.append(f"      {r['family']:<10} {r['worlds']:>6} {states:>7} {_fmt(r['f1'])} {_fmt(r['sharpened'])} "
                      f"{_fmt(r['psd_able'])} {_fmt(r['psd_able_with_self'])} {_fmt(r['psd_able_without_self'])} "
-                     f"  {_fmt(r['neither'])} {r['skipped']:>7}")
+                     f"  {_fmt(r['neither'])}   {_fmt(r['f1_shift_works'])} {r['skipped']:>7}")
     return "\n".join(lines)
 
 

@@ -10,8 +10,11 @@ with tolerance 1e-12 scale(K).
 
 Table. For every registered world family (worlds.list_worlds()) a deterministic sweep of parameters, windows
 W in {1, 2, 4, 8, 16} and include_self draws, at most MAX_STATES states; per family the fractions meeting F.1's
-premise, the sharpened condition, PSD-able (worlds.min_shift finite; also split by include_self), and neither F.1
-nor PSD-able. Worlds that a
+premise, the sharpened condition, PSD-able (worlds.min_shift finite; also split by include_self), neither F.1
+nor PSD-able, and "F.1's shift works" (K + C_F1 11^T PSD, whatever the premise). It also checks, on every swept
+world, F.1 => sharpened => PSD-able with C_F1 >= C*, and on ring, torus and sticky worlds that PSD-able implies
+C_F1 = C* (statement 3's transitive-symmetry argument). Outside those, C_F1 < C* happens (SBM worlds): F.1's shift
+is then not PSD although a larger one is. Worlds that a
 family rejects (e.g. a disconnected SBM without teleport) are counted as skipped. The sweep also checks the chain
 F.1 => sharpened => PSD-able with C_F1 >= C* on every world it builds.
 """
@@ -34,6 +37,7 @@ MAX_STATES = 64
 TABLE_WINDOWS = (1, 2, 4, 8, 16)
 LAZY = (0.0, 0.2, 0.5, 0.8)
 TELEPORT = (0.0, 0.01, 0.05, 0.2)
+TRANSITIVE = ("ring", "torus", "sticky")  # families whose walks are invariant under a transitive symmetry
 
 
 def spread_bound(P: np.ndarray) -> np.ndarray:
@@ -108,7 +112,7 @@ def sweep(per_family: int, seed: int) -> list[dict]:
                 "n_states": world.n_states, "skipped": False,
                 "f1": f1_premise(K, diagonal_ratio=np.diag(P) / pi / pi).holds,
                 "sharpened": sharpened_condition(K), "C_star": float(worlds.min_shift(K)),
-                "C_F1": f1_shift(K) if np.all(np.isfinite(K)) else float("inf"),
+                "C_F1": f1_shift(K) if np.all(np.isfinite(K)) else float("inf"), "scale": scale(K),
             })
     return records
 
@@ -136,8 +140,22 @@ def table(records: list[dict]) -> tuple[dict, ...]:
             "psd_able_with_self": _fraction([np.isfinite(r["C_star"]) for r in built if r["include_self"]]),
             "psd_able_without_self": _fraction([np.isfinite(r["C_star"]) for r in built if not r["include_self"]]),
             "neither": frac(lambda r: not r["f1"] and not np.isfinite(r["C_star"])),
+            "f1_shift_works": frac(_f1_shift_works),
         })
     return tuple(rows)
+
+
+def _f1_shift_works(record: dict) -> bool:
+    """K + C_F1 11^T is PSD: some shift works and C_F1 >= C* (to 1e-9 scale)."""
+    return bool(np.isfinite(record["C_star"]) and record["C_F1"] >= record["C_star"] - 1e-9 * record["scale"])
+
+
+def judge_transitive(record: dict) -> Verdict:
+    """Ring, torus and sticky worlds (transitive symmetry): PSD-able => C_F1 = C* (statement 3's argument)."""
+    if record["skipped"] or record["family"] not in TRANSITIVE or not np.isfinite(record["C_star"]):
+        return Verdict(ok=True, premise=False)
+    err = abs(record["C_F1"] - record["C_star"])
+    return Verdict(ok=err <= 1e-9 * record["scale"], margin=-err / record["scale"], info=record)
 
 
 def judge_chain(record: dict) -> Verdict:
@@ -163,5 +181,6 @@ def check(examples: int | None = None, seed: int = 0, per_family: int = 24, boun
                 cases, lambda case: judge_spread(case, bound), examples, seed),
         fixed("F.1 => sharpened => PSD-able", "on every swept world of every registered family, with C_F1 >= C*",
               False, records, judge_chain),
+        fixed("transitive worlds", "ring, torus, sticky: PSD-able => C_F1 = C*", False, records, judge_transitive),
     ]
     return statement("4", TITLE, claims, start, table=table(records))

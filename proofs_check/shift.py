@@ -14,6 +14,11 @@ certificate vectors, so a wrong min_shift is caught.
 - valid shifts: {C : K + C 11^T PSD} = [C*, inf): f(C* + t) >= -tol for t >= 0 and f(C* + t) < -tol for t < 0
   (decided only when |t| / ||v*||^2 > 100 tol, the most f can rise over rounding).
 - C_F1 >= C*: wherever F.1's premise or the sharpened condition holds, C_F1 >= C* - tol.
+- transitive symmetry: if a group of state permutations acting transitively leaves K invariant (tested on
+  circulant kernels, the ring's symmetry), then PSD-able => C* = C_F1 = -mean(K): averaging a minimiser v over the
+  group gives 1/N, which is again a minimiser (v^T K v is convex on 1^T v = 1 when HKH >= 0), and all row means
+  are equal. So on ring, torus and sticky worlds F.1's shift is exactly the least shift whenever any shift works,
+  far beyond F.1's premise (to 1e-9 scale).
 - negative eigenvalues: a PSD-able K has at most one negative eigenvalue, and exactly one iff C* > 0
   (K = (K + C* 11^T) - C* 11^T is PSD minus a rank-one PSD matrix; if C* <= 0 then K itself is PSD).
   Decided where |C*| > tol; "negative" means < -tol.
@@ -173,6 +178,14 @@ def judge_f1_bound(K: np.ndarray, min_shift=worlds.min_shift) -> Verdict:
     return Verdict(ok=gap >= -tolerance(K), margin=gap / scale(K), info=_info(K, c_star, C_F1=c_f1))
 
 
+def judge_transitive(K: np.ndarray, min_shift=worlds.min_shift) -> Verdict:
+    c_star = float(min_shift(K))
+    if not np.isfinite(c_star):
+        return Verdict(ok=True, premise=False)
+    err = abs(f1_shift(K) - c_star)
+    return Verdict(ok=err <= 1e-9 * scale(K), margin=-err / scale(K), info=_info(K, c_star, C_F1=f1_shift(K)))
+
+
 def judge_negatives(K: np.ndarray, min_shift=worlds.min_shift) -> Verdict:
     c_star = float(min_shift(K))
     tol = tolerance(K)
@@ -239,6 +252,8 @@ def check(examples: int | None = None, seed: int = 0, min_shift=worlds.min_shift
                 lambda ex: judge_interval(ex, min_shift), examples, seed),
         explore("C_F1 >= C*", "F.1's premise or the sharpened condition => C_F1 >= C*", False, bounded,
                 lambda K: judge_f1_bound(K, min_shift), examples, seed),
+        explore("transitive symmetry", "circulant K: PSD-able => C* = C_F1 = -mean(K)", False,
+                strategies.circulant_kernels(), lambda K: judge_transitive(K, min_shift), examples, seed),
         explore("negative eigenvalues", "PSD-able K: #negative eigenvalues = [C* > 0] <= 1", False,
                 st.one_of(kernels, bounded),
                 lambda K: judge_negatives(K, min_shift), examples, seed),

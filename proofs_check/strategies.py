@@ -195,6 +195,16 @@ def sharpened_kernels(draw, min_states: int = 2, max_states: int = MAX_STATES):
     return off + np.diag(n * top - off.sum(axis=1) + slack)
 
 
+@st.composite
+def circulant_kernels(draw, min_states: int = 2, max_states: int = MAX_STATES):
+    """Symmetric circulant kernels K_ij = c_{(j - i) mod N}, c_k = c_{N-k} in quarters: invariant under the cyclic
+    shift, a transitive symmetry like a ring's (the sticky world's kernel is the special case c_1 = ... = c_{N-1})."""
+    n = draw(st.integers(min_states, max_states))
+    half = draw(arrays(np.int64, n // 2 + 1, elements=st.integers(-8, 8))).astype(float) / 4
+    c = np.array([half[min(k, n - k)] for k in range(n)])
+    return np.array([np.roll(c, i) for i in range(n)])
+
+
 def pmi_kernels(min_states: int = 2, max_states: int = MAX_STATES):
     """K_PMI of drawn cooccurrences with every entry finite."""
     return cooccurrences(min_states, max_states, positive=True).map(lambda case: case.K)

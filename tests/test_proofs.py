@@ -94,6 +94,14 @@ def test_shift_characterisation_holds():
     assert counts.get("psd_able", 0) > 0 and counts.get("not_psd_able", 0) + counts.get("range_fails", 0) > 0
     assert result.claim("least shift").premise_met >= 3
     assert result.claim("negative eigenvalues").premise_met >= 3
+    assert result.claim("transitive symmetry").premise_met >= 3
+
+
+def test_transitive_symmetry_on_a_ring_kernel():
+    K = np.array([[1.0, 0.25, -0.5, 0.25], [0.25, 1.0, 0.25, -0.5], [-0.5, 0.25, 1.0, 0.25],
+                  [0.25, -0.5, 0.25, 1.0]])  # circulant (1, .25, -.5, .25): eigenvalues 1 (along 1), 1.5, 1.5, 0
+    assert worlds.min_shift(K) == pytest.approx(-0.25) == pytest.approx(f1_shift(K))  # -mean(K)
+    assert not shift.judge_transitive(K, min_shift=lambda K: worlds.min_shift(K) + 0.1).ok
 
 
 def test_counterexample_kernel_numbers():
@@ -157,6 +165,10 @@ def test_spread_bound_and_table():
         if row["worlds"]:
             assert 0 <= row["f1"] <= row["sharpened"] <= row["psd_able"] <= 1  # F.1 => sharpened => PSD-able
             assert row["neither"] == pytest.approx(1 - row["psd_able"])
+            assert row["f1"] <= row["f1_shift_works"] <= row["psd_able"]
+    for name in rarity.TRANSITIVE:  # a transitive symmetry makes F.1's shift the least one whenever one works
+        assert rows[name]["f1_shift_works"] == rows[name]["psd_able"]
+    assert result.claim("transitive worlds").premise_met >= 1
     assert rows["sticky"]["f1"] == 1.0  # A = s I + (1 - s) 11^T / N: constant off-diagonal PMI
     assert rows["dirichlet"]["f1"] == 0.0
 

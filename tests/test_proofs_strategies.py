@@ -40,6 +40,15 @@ def test_sharpened_kernels_meet_the_condition(K):
     assert sharpened_condition(K)
 
 
+@given(strategies.circulant_kernels())
+def test_circulant_kernels_are_shift_invariant(K):
+    n = K.shape[0]
+    shifted = np.roll(np.roll(K, 1, axis=0), 1, axis=1)
+    np.testing.assert_array_equal(K, shifted)
+    np.testing.assert_array_equal(K, K.T)
+    assert np.ptp(K.mean(axis=1)) < 1e-12 and n >= 2
+
+
 @given(strategies.premise_cooccurrences())
 def test_premise_cooccurrences_are_sticky_over_a_nearly_uniform_chain(case):
     a = case.world.transition
