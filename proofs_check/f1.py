@@ -3,7 +3,8 @@
 Premise, for K = K_PMI of a cooccurrence P_coor with marginal pi and N >= 2 states, with the tight
 log rho_min = min_{i != j} K_ij and delta = max_{i != j} K_ij - log rho_min:
   (a) the off-diagonal values lie in [log rho_min, log rho_min + delta], a subset of (-inf, 0];
-  (b) P_coor(z_i | z_i) / pi(z_i) >= e^{N delta} rho_min for every i, with P_coor(z_i | z_i) = P_coor(z_i, z_i) / pi(z_i).
+  (b) P_coor(z_i | z_i) / pi(z_i) >= e^{N delta} rho_min for every i, where
+      P_coor(z_i | z_i) = P_coor(z_i, z_i) / pi(z_i).
 Conclusion: with C_F1 = -min_i (1/N) sum_j K_ij, M = K + C_F1 11^T is diagonally dominant,
 min_i (M_ii - sum_{j != i} |M_ij|) >= -1e-12 scale(K), and PSD, lambda_min(M) >= -1e-9 scale(K), where
 scale(K) = max(1, max |K_ij|).

@@ -342,3 +342,20 @@ def test_a_crashing_judge_is_reported_as_a_failure():
     assert searched.counterexample == {"error": "ArithmeticError: boom at N=2"}  # shrunk to the smallest N
     listed = fixed("crash", "never", False, [np.zeros((3, 3))], judge)
     assert not listed.holds and listed.counterexample == {"error": "ArithmeticError: boom at N=3"}
+
+
+@pytest.mark.parametrize("paper, strict, code", [(True, False, 1), (False, False, 0), (False, True, 1)])
+def test_cli_exit_status_follows_paper_claims(monkeypatch, tmp_path, capsys, paper, strict, code):
+    import proofs_check.__main__ as cli
+    from proofs_check._core import ClaimResult, StatementResult
+
+    broken = ClaimResult(name="x", text="x", paper=paper, holds=False, examples=1, premise_met=1,
+                         worst_margin=-1.0, counterexample={"K": [[0.0]]}, seconds=0.0)
+    result = StatementResult(statement="1", title="fake", claims=(broken,), seconds=0.0)
+    monkeypatch.setattr(cli, "run_all", lambda *args, **kwargs: [result])
+    argv = ["--only", "1", "--out", str(tmp_path)] + (["--strict"] if strict else [])
+    assert cli.main(argv) == code
+    printed = capsys.readouterr().out
+    assert ("A PAPER CLAIM FAILS" in printed) == paper and "counterexample: {'K': [[0.0]]}" in printed
+    saved = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert saved["paper_claims_hold"] is (not paper) and saved["all_claims_hold"] is False
