@@ -36,6 +36,10 @@ from .module import LOSSES, ContrastiveModule
 _FREE_KEYS = ("resume", "verbose", "accelerator", "precision", "ckpt_every", "eval_every", "log_every")
 
 
+class ConfigMismatch(ValueError):
+    """The run dir holds a checkpoint of another config (resume=False starts afresh there)."""
+
+
 @dataclass
 class FitResult:
     """kernel: learned logit kernel <f(a), f(b)>/tau over observed values (N_x, N_x), bias excluded;
@@ -123,7 +127,7 @@ def fit(world: MarkovWorld, observation: Observation, loss: str = "infonce", dim
         encoder: str = "auto", encoder_kw: dict | None = None, data: str = "stream", n_pairs: int | None = None,
         length: int | None = None, include_self: bool = True, batch_size: int = 512, negatives: int = 0,
         p_pos: float = 0.5, learn_bias: bool = False, tau: float = 1.0, symmetric: bool = False,
-        normalize: bool = False, lr: float = 0.02, weight_decay: float = 0.0, warmup: int = 50,
+        normalize: bool = False, lr: float = 0.02, weight_decay: float = 0.0, warmup: int | None = None,
         max_steps: int = 1000, min_lr: float = 0.0, seed: int = 0, eval_every: int | None = None,
         log_every: int = 50, ckpt_every: int | None = None, run_dir=None, resume: bool = True,
         accelerator: str = "auto", devices=1, strategy="auto", num_nodes: int = 1,
@@ -131,7 +135,8 @@ def fit(world: MarkovWorld, observation: Observation, loss: str = "infonce", dim
     """Train <f(a), f(b)> on pairs of `observation`s of `world` within `window`; return a FitResult.
 
     loss 'infonce' | 'nce'; encoder 'auto' (by modality) | 'embedding' | 'mlp' | 'text'; data 'stream' |
-    'pairs' (n_pairs) | 'trajectory' (length); negatives K per pair, 0 for in-batch; batch_size is global.
+    'pairs' (n_pairs) | 'trajectory' (length); negatives K per pair, 0 for in-batch; batch_size is global;
+    AdamW at lr with `warmup` linear steps (default min(50, max_steps // 10)), then cosine decay to min_lr.
     accelerator, devices, strategy, num_nodes, precision and any other keyword go to pl.Trainer (GPU when
     present with the defaults; strategy='ddp' with devices=2 runs DDP). With a run_dir, a rerun with the same
     config resumes from checkpoints/last.ckpt (resume=False starts afresh); without one, a temporary dir is used.
@@ -147,6 +152,7 @@ def fit(world: MarkovWorld, observation: Observation, loss: str = "infonce", dim
     check_positive(tau, "tau", owner)
     check_open_prob(p_pos, "p_pos", owner)
     max_steps = check_int(max_steps, "max_steps", owner, low=1)
+    warmup = min(50, max_steps // 10) if warmup is None else check_int(warmup, "warmup", owner, low=0)
     seed = check_int(seed, "seed", owner)
     eval_every = check_int(eval_every or max(1, max_steps // 20), "eval_every", owner, low=1)
     ckpt_every = check_int(ckpt_every or max(1, max_steps // 5), "ckpt_every", owner, low=1)
@@ -243,7 +249,7 @@ def _prepare(root: Path, config: dict, resume: bool) -> str | None:
                         if k not in _FREE_KEYS and json.dumps(old.get(k), default=str) !=
                         json.dumps(config.get(k), default=str))
         if differ:
-            raise ValueError(f"The 'run_dir' parameter of fit holds a checkpoint of a different config "
+            raise ConfigMismatch(f"The 'run_dir' parameter of fit holds a checkpoint of a different config "
                              f"(differs in {differ}). Use another run_dir, or resume=False to start afresh.")
         return str(last)
     if pl.utilities.rank_zero_only.rank == 0:

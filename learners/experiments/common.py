@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fit import fit
-from ..report import compare
+from ..fit import ConfigMismatch, fit
 
 
 def scaled(n: int, scale: float, low: int = 1) -> int:
@@ -18,12 +17,20 @@ def scaled(n: int, scale: float, low: int = 1) -> int:
 
 
 def fit_in(out: Path, label: str, world, observation, fresh: bool, **kw):
-    """learners.fit with its checkpoints under out/fits/<label>-<hash of the arguments>: rerunning an interrupted
-    experiment resumes each fit (a finished fit just reloads); another config gets another folder."""
-    key = json.dumps({"world": world.name, "n": world.n_states, "obs": repr(observation), **kw}, sort_keys=True,
-                     default=str)
-    run_dir = Path(out) / "fits" / f"{label}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
-    return fit(world, observation, run_dir=run_dir, resume=not fresh, **kw)
+    """learners.fit with its checkpoints under out/fits/<label>-<hash of the arguments, world and observation>:
+    rerunning an interrupted experiment resumes each fit (a finished fit just reloads); another config gets another
+    folder, and a folder whose saved config no longer matches (say, a changed default of fit) is retrained."""
+    h = hashlib.sha1(json.dumps(kw, sort_keys=True, default=str).encode())
+    transition = world.transition.toarray() if hasattr(world.transition, "toarray") else world.transition
+    for content in (transition, observation.matrix, getattr(observation, "vectors", None),
+                    getattr(observation, "token_ids", None)):
+        if content is not None:
+            h.update(np.ascontiguousarray(content).tobytes())
+    run_dir = Path(out) / "fits" / f"{label}-{h.hexdigest()[:8]}"
+    try:
+        return fit(world, observation, run_dir=run_dir, resume=not fresh, **kw)
+    except ConfigMismatch:
+        return fit(world, observation, run_dir=run_dir, resume=False, **kw)
 
 
 def kernel_alignment(K: np.ndarray, L: np.ndarray, k: int) -> dict:
@@ -49,11 +56,6 @@ def pmi_cosine(G: np.ndarray, p: np.ndarray, H: np.ndarray, O: np.ndarray, q: np
     u, v = centred(G, p), O @ centred(H, q) @ O.T
     dot = lambda x, y: np.einsum("a,b,ab->", p, p, x * y)  # noqa: E731
     return float(dot(u, v) / math.sqrt(dot(u, u) * dot(v, v)))
-
-
-def kernel_report(result) -> dict:
-    """compare() of a fit's state kernel with its world's K_PMI (the observed values' K_PMI for lossy ones)."""
-    return compare(result.kernel, result.target)
 
 
 def table(rows: list[dict], columns: list[str], title: str) -> str:

@@ -25,7 +25,7 @@ DEFAULTS = {
     "loss": "infonce",
     "data": "pairs",             # "pairs": i.i.d. exact draws; "trajectory": all pairs of one sampled trajectory
     "budgets": [1000, 3000, 10000, 30000, 100000, 300000],
-    "dims": [8, 64],             # low rank regularises; 64 = N
+    "dims": [16, 64],            # low rank regularises; 64 = N
     "batch_size": 512,           # capped at the budget
     "steps": 1200,               # x --scale
     "lr": 0.02,
