@@ -75,8 +75,7 @@ def p_weighted_block_average(K_z: np.ndarray, pi: np.ndarray, labels: np.ndarray
     O = np.eye(n_obs)[labels]
     p = O.T @ pi
     W = O * (pi / p[labels])[:, None]  # W[a, x] = w_a for h(a) = x
-    with np.errstate(invalid="ignore"):
-        out = W.T @ np.where(np.isfinite(K_z), K_z, 0.0) @ W
+    out = W.T @ np.where(np.isfinite(K_z), K_z, 0.0) @ W
     blocked = (O.T @ (~np.isfinite(K_z)).astype(float) @ O) > 0
     return np.where(blocked, -np.inf, out)
 
