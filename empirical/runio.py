@@ -6,6 +6,9 @@ import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write(path, write):
     """Call `write(file_path)` on a temporary file beside `path`, then rename it over `path`."""
@@ -13,6 +16,7 @@ def atomic_write(path, write):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions open() would
     try:
         write(tmp)
         os.replace(tmp, path)
