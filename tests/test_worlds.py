@@ -237,6 +237,17 @@ def test_information_measures():
     assert worlds.predicted_lossy_alignment(P, P) == pytest.approx(1)
 
 
+def test_chi2_keeps_precision_for_nearly_independent_pairs():
+    q = np.random.default_rng(8).dirichlet(np.ones(3))
+    w = worlds.product_world(MarkovWorld(np.tile(q, (3, 1))), worlds.make_world("sticky", n_states=3))
+    P = w.cooccurrence(2, include_self=False)
+    Px = worlds.DropFactor(w.factor_sizes, drop=1).pushforward(P)  # the i.i.d. factor alone: independent pairs
+    assert 0 <= worlds.chi2_information(Px) < 1e-15
+    assert worlds.predicted_lossy_alignment(P, Px) == pytest.approx(0, abs=1e-7)
+    expected = np.sum(P ** 2 / np.outer(w.stationary, w.stationary)) - 1
+    assert worlds.chi2_information(P) == pytest.approx(expected, rel=1e-12)
+
+
 def test_summary_reports_psd_ability_of_the_default_world():
     from worlds.run import summarise
 
