@@ -82,7 +82,7 @@ def main():
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--window", type=int, default=16)
     ap.add_argument("--encoder", default="embedding", choices=["embedding", "mlp"])
-    ap.add_argument("--lr", type=float, default=0.02)
+    ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -109,7 +109,8 @@ def main():
     print(f"device {device}, {args.encoder} encoder, dim {args.dim}, batch {args.batch_size}, {args.steps} steps, "
           f"threads {args.threads}, best of {args.repeats}")
     for name, seconds in best.items():
-        print(f"  {name:>8}: {seconds:7.2f} s  {pairs / seconds:12,.0f} pairs/s  ratio to bare {seconds / best['bare']:.3f}")
+        print(f"  {name:>8}: {seconds:7.2f} s  {pairs / seconds:12,.0f} pairs/s  "
+              f"ratio to bare {seconds / best['bare']:.3f}")
     print(f"  max |kernel(bare) - kernel(trainer)| = {same:.2e}")
     ratio = best["trainer"] / best["bare"]
     print(f"Lightning overhead (trainer / bare): {ratio:.3f}x  goal <= 1.25x: {'met' if ratio <= 1.25 else 'NOT met'}")

@@ -127,7 +127,7 @@ def fit(world: MarkovWorld, observation: Observation, loss: str = "infonce", dim
         encoder: str = "auto", encoder_kw: dict | None = None, data: str = "stream", n_pairs: int | None = None,
         length: int | None = None, include_self: bool = True, batch_size: int = 512, negatives: int = 0,
         p_pos: float = 0.5, learn_bias: bool = False, tau: float = 1.0, symmetric: bool = False,
-        normalize: bool = False, lr: float = 0.02, weight_decay: float = 0.0, warmup: int | None = None,
+        normalize: bool = False, lr: float = 0.01, weight_decay: float = 0.0, warmup: int | None = None,
         max_steps: int = 1000, min_lr: float = 0.0, seed: int = 0, eval_every: int | None = None,
         log_every: int = 50, ckpt_every: int | None = None, run_dir=None, resume: bool = True,
         accelerator: str = "auto", devices=1, strategy="auto", num_nodes: int = 1,

@@ -20,7 +20,7 @@ class ContrastiveModule(pl.LightningModule):
     batch are the negatives (in-batch)."""
 
     def __init__(self, encoder: torch.nn.Module, loss: str = "infonce", p_pos: float = 0.5, learn_bias: bool = False,
-                 tau: float = 1.0, symmetric: bool = False, normalize: bool = False, lr: float = 0.02,
+                 tau: float = 1.0, symmetric: bool = False, normalize: bool = False, lr: float = 0.01,
                  weight_decay: float = 0.0, warmup: int = 50, max_steps: int = 1000, min_lr: float = 0.0):
         super().__init__()
         owner = "ContrastiveModule"

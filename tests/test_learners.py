@@ -227,6 +227,7 @@ FAST = dict(dim=16, window=4, max_steps=300, batch_size=128)
     (lambda: worlds.Permutation(16), {"loss": "nce", "learn_bias": True, "negatives": 8}, 0.99),
     (lambda: worlds.VectorCode(16), {"lr": 0.003}, 0.985),
     (lambda: worlds.TokenCode(16, length=2, vocab_size=4), {"lr": 0.003}, 0.985),
+    (lambda: worlds.Permutation(16), {"normalize": True, "tau": 0.3}, 0.99),
 ])
 def test_short_training_correlates_with_pmi(small, obs, kw, threshold):
     w, W = small
@@ -238,6 +239,8 @@ def test_short_training_correlates_with_pmi(small, obs, kw, threshold):
     assert r.history["pearson"]["value"][-1] == pytest.approx(offdiag_pearson(r.kernel, r.target), abs=1e-9)
     assert r.history["pearson"]["value"][0] < 0.5  # it learned it
     assert r.pairs_seen == 300 * 128
+    if kw.get("normalize"):  # cosine critic: every embedding has norm 1 / sqrt(tau), so kernel = cos / tau
+        assert np.allclose(np.linalg.norm(r.embeddings, axis=1), 1 / math.sqrt(kw["tau"]))
 
 
 def test_same_seed_same_numbers(small):
@@ -288,7 +291,8 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path):
     Lightning relaunches the command per process, so DDP runs as `python -m learners`; the single run in-process."""
     from learners.__main__ import main
 
-    args = ["--world", "torus", "--dim", "16", "--max-steps", "200", "--batch-size", "256", "--accelerator", "cpu"]
+    args = ["--world", "torus", "--dim", "16", "--max-steps", "200", "--batch-size", "256", "--lr", "0.02",
+            "--accelerator", "cpu"]
     single = main([*args, "--devices", "1", "--run-dir", str(tmp_path / "single")])["learned"]["pearson_offdiag"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-m", "learners", *args, "--devices", "2", "--strategy", "ddp",

@@ -52,7 +52,7 @@ def test_unknown_experiment_and_override(capsys):
 
 def test_resolved_config_layers_defaults_overrides_and_options():
     cfg = resolve("capacity", scale=0.5, seed=3, overrides={"dims": [2]})
-    assert cfg["dims"] == [2] and cfg["scale"] == 0.5 and cfg["seed"] == 3 and cfg["lr"] == 0.02
+    assert cfg["dims"] == [2] and cfg["scale"] == 0.5 and cfg["seed"] == 3 and cfg["lr"] == 0.01
 
 
 def test_world_summary(tmp_path, capsys):

@@ -25,7 +25,7 @@ DEFAULTS = {
     "seeds": 2,                  # independently seeded learners per dim
     "batch_size": 512,
     "steps": 800,                # x --scale
-    "lr": 0.02,
+    "lr": 0.01,
     "k": 8,                      # neighbours for mutual_knn / cknna
 }
 

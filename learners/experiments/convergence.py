@@ -24,7 +24,7 @@ DEFAULTS = {
     "dim": 64,                   # = N: the population optimum is K_PMI + c exactly
     "batch_size": 512,
     "steps": 1500,               # x --scale
-    "lr": {"permutation": 0.02, "vector": 0.003, "token": 0.003},
+    "lr": {"permutation": 0.01, "vector": 0.003, "token": 0.003},
     "nce_negatives": 16,         # K explicit negatives per pair for binary NCE (InfoNCE: in-batch)
     "learn_bias": True,          # binary NCE with a learnable offset (exact); False shows the PSD gap
     "evals": 20,                 # kernel snapshots per fit, for the curves

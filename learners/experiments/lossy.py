@@ -27,7 +27,7 @@ DEFAULTS = {
     "drops": True,               # shape-only and colour-only (needs a product world)
     "batch_size": 512,
     "steps": 1500,               # x --scale
-    "lr": 0.02,
+    "lr": 0.01,
     "k": 8,                      # neighbours for mutual_knn / cknna
 }
 
@@ -80,7 +80,8 @@ def run(cfg: dict, out: Path):
     _plot(rows, out / "lossy.png")
     text = table(rows, ["observation", "n_obs", "psd_able", "predicted", "exact_cosine", "measured_cosine",
                         "mi_ratio", "align_mutual_knn", "align_cka", "learner_pearson"],
-                 f"Lossy observations vs the bijective learner ({world.name}, N={N}, W={W}, {steps} steps; "
+                 f"Lossy observations vs the bijective learner ({world.name}, N={N}, W={W}, {steps} steps; the "
+                 "prediction is derived for deterministic merges and drops, not noisy channels; "
                  f"bijective learner Pearson with K_PMI {ref.history['pearson']['value'][-1]:.4f})")
     if complementary:
         text += "\n\n" + table([{"pair": "shape_only vs colour_only", **complementary}],
