@@ -41,7 +41,7 @@ def test_cli_config_parses_lists_and_options(tmp_path):
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cross_modal")
-    argv = ["cross_modal", "--models", *VISION, *LANGUAGE, "--n-samples", str(N), "--permutations", "10",
+    argv = ["cross_modal", "--models", *VISION, *LANGUAGE, "--n-samples", str(N), "--permutations", "5",
             "--metrics", "mutual_knn", "cka", "--seed", "3", "--out", str(root / "out"),
             "--cache-dir", str(root / "cache"), "--opt", "corpus_articles=2", "--opt", "corpus_chars=800"]
     assert run.main(argv) == 0
@@ -66,7 +66,7 @@ def test_cross_modal_results_schema_and_ranges(small_run):
                 grid = np.array(res["layer_scores"][metric][i][j])
                 assert grid.shape == (layers[v], layers[lang]) and grid[la, lb] == s[i, j] == grid.max()
                 c = res["null"][metric][i][j]
-                assert c["n_perm"] == 10 and 0 <= c["mean"] <= 1 and c["std"] >= 0
+                assert c["n_perm"] == 5 and 0 <= c["mean"] <= 1 and c["std"] >= 0
                 assert c["calibrated"] == pytest.approx(s[i, j] - c["mean"])
                 assert np.isfinite(c["z"])
     # mutual_knn chance level is about k/(N-1); every null mean of a max over layer pairs sits near or above it
