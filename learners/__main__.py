@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import torch
 from pytorch_lightning.utilities import rank_zero_only
 
 from worlds import Permutation, TokenCode, VectorCode, list_worlds, make_world
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--num-nodes", type=int, default=1)
     ap.add_argument("--precision", default="32-true")
     ap.add_argument("--no-resume", dest="resume", action="store_false")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads per process (default 1)")
     args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)  # more threads only spin on small matrices and shared cores
 
     world = make_world(args.world, seed=args.seed)
     obs = OBSERVATIONS[args.observation](world.n_states, seed=args.seed)
