@@ -7,6 +7,7 @@ pair budget; the two modalities' state kernels vs each other (alignment metrics)
 """
 from __future__ import annotations
 
+from itertools import combinations, product
 from pathlib import Path
 
 import numpy as np
@@ -59,13 +60,13 @@ def run(cfg: dict, out: Path):
                          "pair_budget": rep["pair_budget"],
                          "pearson_curve": r.history["pearson"]})
     cross = []
-    for loss in cfg["losses"]:
-        a, b = (fits[loss, m] for m in cfg["modalities"][:2])
+    for loss, (ma, mb) in product(cfg["losses"], combinations(cfg["modalities"], 2)):
+        a, b = fits[loss, ma], fits[loss, mb]
         final = kernel_alignment(a.state_kernel, b.state_kernel, cfg["k"])
         curve_steps = sorted(set(a.snapshots) & set(b.snapshots))
         curve = [kernel_alignment(a.snapshots[s] @ a.snapshots[s].T, b.snapshots[s] @ b.snapshots[s].T, cfg["k"])
                  for s in curve_steps]
-        cross.append({"loss": loss, "pair": "/".join(cfg["modalities"][:2]), **final,
+        cross.append({"loss": loss, "pair": f"{ma}/{mb}", **final,
                       "curve": {"step": curve_steps, **{k: [c[k] for c in curve] for k in final}}})
 
     _plot_scatter(fits, K, out / "scatter.png")
@@ -103,7 +104,7 @@ def _plot_curves(cross, rows, path):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for c in cross:
         for metric, style in (("pearson", "-"), ("mutual_knn", "--"), ("cka", ":")):
-            axes[0].plot(c["curve"]["step"], c["curve"][metric], style, label=f"{c['loss']}: {metric}")
+            axes[0].plot(c["curve"]["step"], c["curve"][metric], style, label=f"{c['loss']} {c['pair']}: {metric}")
     axes[0].set_title("cross-modal alignment of state kernels")
     for r in rows:
         axes[1].plot(r["pearson_curve"]["step"], r["pearson_curve"]["value"], label=f"{r['loss']} / {r['modality']}")
