@@ -9,7 +9,8 @@ STAMP := $(VENV)/.setup-stamp
 setup: $(STAMP)
 
 # Re-run the set-up whenever the dependency list or the asset installer changes.
-$(STAMP): pyproject.toml scripts/setup.sh $(wildcard scripts/install_assets.sh)
+# Package __init__ files too: the editable install maps the top-level packages that exist when it runs.
+$(STAMP): pyproject.toml scripts/setup.sh $(wildcard scripts/install_assets.sh) $(wildcard */__init__.py)
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
 	touch $@
 
