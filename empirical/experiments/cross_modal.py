@@ -106,7 +106,7 @@ def _heatmap(path, res, metric):
     s = np.array(res["scores"][metric])
     z = np.array([[c["z"] for c in row] for row in res["null"][metric]])
     fig, ax = plt.subplots(figsize=(1.6 * s.shape[1] + 3, 0.6 * s.shape[0] + 2))
-    im = ax.imshow(s, cmap="viridis")
+    im = ax.imshow(s, cmap="viridis", aspect="auto")
     ax.set_xticks(range(s.shape[1]), res["language_models"], rotation=30, ha="right")
     ax.set_yticks(range(s.shape[0]), res["vision_models"])
     for i in range(s.shape[0]):
