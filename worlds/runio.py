@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-_PACKAGES = ("numpy", "scipy", "networkx", "torch", "pytorch-lightning", "transformers", "timm", "matplotlib")
+_PACKAGES = ("platonic-toolkit", "numpy", "scipy", "networkx", "torch", "pytorch-lightning", "transformers", "timm",
+             "matplotlib")
 
 
 def versions() -> dict[str, str]:
