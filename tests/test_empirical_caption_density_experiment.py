@@ -39,3 +39,18 @@ def test_caption_density_needs_both_modalities(tmp_path):
         run.main(["caption_density", "--out", str(tmp_path), "--models", "minilm_l6"])
     with pytest.raises(ValueError, match="'datasets' option.*subset"):
         run.main(["caption_density", "--out", str(tmp_path), "--opt", "datasets=coco"])
+
+
+@pytest.mark.slow
+def test_caption_density_full_run(tmp_path):
+    """The default run: every openclipart image with a >= 5-word description and every Tux Paint photo, three
+    EfficientNet-Lite models x four language models."""
+    out = tmp_path / "cd"
+    assert run.main(["caption_density", "--out", str(out), "--device", "cpu"]) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    for which in ("openclipart", "tuxpaint"):
+        d = res["datasets"][which]
+        assert d["n_samples"] > 300
+        for lv in d["levels"]:
+            assert len(lv["scores"]) == 3 and len(lv["scores"][0]) == 4
+            assert lv["min"] > d["chance"]  # every pair above the k-NN chance level at every density

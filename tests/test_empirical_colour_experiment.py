@@ -38,3 +38,17 @@ def test_colour_experiment_rejects_unknown_options(tmp_path):
         run.main(["colour", "--out", str(tmp_path), "--opt", "nope=1"])
     with pytest.raises(ValueError, match="'sources' option.*subset"):
         run.main(["colour", "--out", str(tmp_path), "--opt", "sources=flickr"])
+
+
+@pytest.mark.slow
+def test_colour_full_run(tmp_path):
+    """The default run: 300,000 pixel pairs on all photos, 64 colours, three language models."""
+    out = tmp_path / "colour"
+    assert run.main(["colour", "--out", str(out), "--device", "cpu"]) == 0
+    reps = json.loads((out / "results.json").read_text())["results"]["representations"]
+    assert set(reps) == {"pixel_cooccurrence", "minilm_l6", "mpnet_base", "smollm2_135m"}
+    vis = reps["pixel_cooccurrence"]
+    assert vis["n_pairs"] == 300_000 and vis["n_colours"] == 64 and vis["n_photos"] > 300
+    assert vis["distance_correlation"] > vis["null_q95"] + 0.4
+    for name in ("minilm_l6", "mpnet_base", "smollm2_135m"):
+        assert 0 < reps[name]["null_q95"] < 0.4 and reps[name]["n_colours"] == 20

@@ -38,3 +38,17 @@ def test_vision_vision_rejects_language_models_and_bad_options(tmp_path):
         run.main(["vision_vision", "--out", str(tmp_path), "--models", "efficientnet_lite0", "minilm_l6"])
     with pytest.raises(ValueError, match="'train_per_class' option.*>= 2"):
         run.main(["vision_vision", "--out", str(tmp_path), "--opt", "train_per_class=1"])
+
+
+@pytest.mark.slow
+def test_vision_vision_full_run(tmp_path):
+    """The default six models (three pretrained, three random-initialised) on all Tux Paint photos."""
+    out = tmp_path / "vv"
+    assert run.main(["vision_vision", "--out", str(out), "--device", "cpu", "--opt", "train_per_class=100",
+                     "--opt", "test_per_class=50"]) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    acc = {m: p["fashion_mnist"]["accuracy"] for m, p in res["probes"].items()}
+    pretrained = [acc[f"efficientnet_lite{i}"] for i in range(3)]
+    random = [acc[m] for m in res["models"] if "random" in m]
+    assert min(pretrained) > max(random)  # ImageNet training makes better linear features than random weights
+    assert len(res["bins"]) == 2 and all(b["n_pairs"] == 3 for b in res["bins"])
