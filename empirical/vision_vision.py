@@ -12,17 +12,11 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
+from empirical.geometry import _int
+
 FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
-
-
-def _int(value, name: str, owner: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"The '{name}' parameter of {owner} must be an int. Got {type(value).__name__} instead.")
-    if value < low:
-        raise ValueError(f"The '{name}' parameter of {owner} must be >= {low}. Got {value!r} instead.")
-    return int(value)
 
 
 # ------------------------------------------------------------------------------------------------------- data
