@@ -6,10 +6,22 @@ N x N kernels / similarity matrices. Layer sweeps: `layerwise`, with the paper's
 `calibrate`. Everything runs on the inputs' device, float32 by default (`dtype=torch.float64` on request), and is
 deterministic. Definitions: DESIGN.md. Imports only numpy and torch.
 """
+from .metrics import (
+                      KERNEL_METRICS,
+                      METRICS,
+                      cka,
+                      cknna,
+                      cycle_knn,
+                      edit_distance_knn,
+                      lcs_knn,
+                      measure,
+                      measure_kernels,
+                      mutual_knn,
+                      svcca,
+                      unbiased_cka,
+)
 from .null import Calibration, calibrate, permutation
 from .sweep import LayerwiseResult, layerwise, prepare
-from .metrics import (KERNEL_METRICS, METRICS, cka, cknna, cycle_knn, edit_distance_knn, lcs_knn, measure,
-                      measure_kernels, mutual_knn, svcca, unbiased_cka)
 
 __all__ = ["METRICS", "KERNEL_METRICS", "mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cka",
            "unbiased_cka", "cknna", "svcca", "measure", "measure_kernels", "layerwise", "LayerwiseResult", "prepare",

@@ -1,19 +1,14 @@
-"""Input checks shared by the public entry points.
-
-Messages follow DESIGN.md: "The 'k' parameter of mutual_knn must be in [1, N-1] with N=200. Got 200 instead."
+"""Array checks shared by the public entry points (tensors, devices, shapes). Scalar validators and the message
+builder `fail` are platonic_core.checks: "The 'k' parameter of mutual_knn must be in [1, N-1] with N=200. Got 200
+instead."
 """
-import numbers
-
 import numpy as np
 import torch
 
+from platonic_core.checks import fail
+
 _DTYPES = {"float32": torch.float32, "float64": torch.float64,
            torch.float32: torch.float32, torch.float64: torch.float64}
-
-
-def fail(who, must, got, exc=ValueError):
-    """Raise `exc` in the project's form; `who` is e.g. "'k' parameter of mutual_knn"."""
-    raise exc(f"The {who} must {must}. Got {got} instead.")
 
 
 def check_dtype(dtype, fn):
@@ -23,21 +18,6 @@ def check_dtype(dtype, fn):
     except (KeyError, TypeError):
         fail(f"'dtype' parameter of {fn}", "be torch.float32 or torch.float64 (or 'float32', 'float64')",
              repr(dtype), TypeError)
-
-
-def check_int(x, who, lo, hi, hint=""):
-    """An int (not bool) in [lo, hi]; `hint` names the bounds, e.g. "[1, N-1] with N=200"."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        fail(who, "be an int", f"{x!r} ({type(x).__name__})", TypeError)
-    if not lo <= x <= hi:
-        fail(who, f"be in {hint or f'[{lo}, {hi}]'}", repr(int(x)))
-    return int(x)
-
-
-def check_bool(x, who):
-    if not isinstance(x, (bool, np.bool_)):
-        fail(who, "be a bool", f"{x!r} ({type(x).__name__})", TypeError)
-    return bool(x)
 
 
 def as_tensor(x, who, dtype, device=None, ndim=2):

@@ -8,11 +8,12 @@ from typing import Callable, NamedTuple
 
 import torch
 
+from platonic_core.checks import check_bool, check_int, fail
+
 from . import hsic as _hsic
 from . import knn as _knn
 from . import subspace as _sub
-from ._checks import (as_tensor, check_bool, check_dtype, check_finite, check_int, check_rows, fail,
-                      same_device)
+from ._checks import as_tensor, check_dtype, check_finite, check_rows, same_device
 
 METRICS = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cka", "unbiased_cka", "cknna", "svcca")
 KERNEL_METRICS = METRICS[:-1]  # SVCCA needs the features themselves
@@ -121,13 +122,12 @@ def params(name, kw, n, widths, src):
              TypeError)
     p = {**s.defaults, **kw}
     if "k" in p:
-        p["k"] = check_int(p["k"], f"'k' parameter of {name}", 1, n - 1, f"[1, N-1] with N={n}")
+        p["k"] = check_int(p["k"], "k", name, 1, n - 1, hint=f"[1, N-1] with N={n}")
     if "unbiased" in p:
-        p["unbiased"] = check_bool(p["unbiased"], f"'unbiased' parameter of {name}")
+        p["unbiased"] = check_bool(p["unbiased"], "unbiased", name)
     if "cca_dim" in p:
         w = min(widths)
-        p["cca_dim"] = check_int(p["cca_dim"], f"'cca_dim' parameter of {name}", 1, w,
-                                 f"[1, min(width of each input)] = [1, {w}]")
+        p["cca_dim"] = check_int(p["cca_dim"], "cca_dim", name, 1, w, hint=f"[1, min(width of each input)] = [1, {w}]")
     if (name in ("unbiased_cka", "cknna") or p.get("unbiased")) and n < 4:
         fail(f"{' and '.join(repr(x) for x in src)} parameters of {name}",
              "have N >= 4 rows (unbiased HSIC divides by N-3)", f"N={n}")

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import sweep as _sw
+from platonic_core.checks import check_int, fail
+
 from . import metrics as _m
-from ._checks import check_int, fail
+from . import sweep as _sw
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=10, seed=0, q=0.9
     Permutation p (0 <= p < n_perm) is `permutation(N, seed + p)`. kw: the metric's parameters.
     """
     fn = "calibrate"
-    n_perm = check_int(n_perm, f"'n_perm' parameter of {fn}", 2, 1 << 31, "[2, 2^31]")
-    seed = check_int(seed, f"'seed' parameter of {fn}", 0, 1 << 62, "[0, 2^62]")
+    n_perm = check_int(n_perm, "n_perm", fn, 2, 1 << 31, hint="[2, 2^31]")
+    seed = check_int(seed, "seed", fn, 0, 1 << 62, hint="[0, 2^62]")
     single = [_sw.is_matrix(f) for f in (feats_a, feats_b)]
     if single[0] != single[1]:
         fail(f"'feats_a' and 'feats_b' parameters of {fn}", "be both single N x D matrices (one pair) or both layer "

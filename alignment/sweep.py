@@ -13,8 +13,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from platonic_core.checks import fail
+
 from . import metrics as _m
-from ._checks import as_tensor, check_dtype, check_finite, fail, same_device
+from ._checks import as_tensor, check_dtype, check_finite, same_device
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,8 @@ def cached(model, texts, *, max_length=512, device="auto", dtype="float32", cach
     import re
     from pathlib import Path
 
-    from empirical import features, runio
+    from empirical import features
+    from platonic_core import runio
 
     texts = [texts] if isinstance(texts, str) else list(texts)
     key = {"model": model, "texts": hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16], "n": len(texts),

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from empirical import models, runio
+from empirical import models
+from platonic_core import runio
 
 FEATURE_VERSION = 1  # bump when extraction changes what it returns: old cache entries are then ignored
 VISION_POOLING = ("auto", "cls", "avg")

@@ -12,8 +12,8 @@ import sys
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
+from platonic_core.runio import write_results
 from worlds import Permutation, TokenCode, VectorCode, list_worlds, make_world
-from worlds.runio import write_results
 
 from .fit import fit
 

@@ -1,35 +1,7 @@
-"""Input validation for the public entry points of `learners` (messages name parameter, constraint, value)."""
+"""Domain checks of `learners` (a cooccurrence matrix); scalar validators are platonic_core.checks."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
-
-from worlds._checks import check_int  # noqa: F401  (one message format across packages)
-
-
-def check_positive(value, name: str, owner: str) -> float:
-    """Return `value` as a float > 0 (finite), else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"The '{name}' parameter of {owner} must be a real number. Got {value!r} instead.")
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"The '{name}' parameter of {owner} must be > 0 and finite. Got {value!r} instead.")
-    return float(value)
-
-
-def check_open_prob(value, name: str, owner: str) -> float:
-    """Return `value` as a float in the open interval (0, 1), else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"The '{name}' parameter of {owner} must be a real number. Got {value!r} instead.")
-    if not 0 < value < 1:
-        raise ValueError(f"The '{name}' parameter of {owner} must be in (0, 1). Got {value!r} instead.")
-    return float(value)
-
-
-def check_choice(value, name: str, owner: str, choices) -> str:
-    if value not in choices:
-        raise ValueError(f"The '{name}' parameter of {owner} must be one of {list(choices)}. Got {value!r} instead.")
-    return value
 
 
 def check_cooccurrence(P, owner: str) -> np.ndarray:

@@ -12,10 +12,11 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from platonic_core.checks import check_choice, check_int
 from worlds import exact_pairs, trajectory_pairs
 from worlds.observations import check_observation
 
-from ._checks import check_choice, check_cooccurrence, check_int
+from ._checks import check_cooccurrence
 
 SOURCES = ("stream", "pairs", "trajectory")
 

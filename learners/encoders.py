@@ -9,9 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from platonic_core.checks import check_choice, check_int
 from worlds.observations import Observation, TokenCode, VectorCode
-
-from ._checks import check_choice, check_int
 
 
 class EmbeddingEncoder(nn.Module):

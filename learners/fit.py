@@ -23,11 +23,11 @@ import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 
+from platonic_core.checks import check_choice, check_int, check_positive, check_prob
+from platonic_core.runio import atomic_write_bytes, write_json
 from worlds import MarkovWorld
 from worlds.observations import Observation, check_observation
-from worlds.runio import atomic_write_bytes, write_json
 
-from ._checks import check_choice, check_int, check_open_prob, check_positive
 from .data import SOURCES, PairDataModule
 from .encoders import make_encoder
 from .module import LOSSES, ContrastiveModule
@@ -150,7 +150,7 @@ def fit(world: MarkovWorld, observation: Observation, loss: str = "infonce", dim
     dim = check_int(dim, "dim", owner, low=1)
     window = check_int(window, "window", owner, low=0)
     check_positive(tau, "tau", owner)
-    check_open_prob(p_pos, "p_pos", owner)
+    check_prob(p_pos, "p_pos", owner, open_low=True, open_high=True)
     max_steps = check_int(max_steps, "max_steps", owner, low=1)
     warmup = min(50, max_steps // 10) if warmup is None else check_int(warmup, "warmup", owner, low=0)
     seed = check_int(seed, "seed", owner)

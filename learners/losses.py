@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_open_prob, check_positive
+from platonic_core.checks import check_positive, check_prob
 
 
 def binary_nce(pos: torch.Tensor, neg: torch.Tensor, p_pos: float = 0.5, bias: torch.Tensor | None = None):
@@ -18,7 +18,7 @@ def binary_nce(pos: torch.Tensor, neg: torch.Tensor, p_pos: float = 0.5, bias: t
     p_pos weighs the two means, so it is the positive share of the mixture whatever the sample counts.
     bias: optional scalar added to every logit (a learnable offset frees the kernel from log(p / (1 - p))).
     """
-    p = check_open_prob(p_pos, "p_pos", "binary_nce")
+    p = check_prob(p_pos, "p_pos", "binary_nce", open_low=True, open_high=True)
     if pos.numel() == 0 or neg.numel() == 0:
         raise ValueError(f"The 'pos' and 'neg' parameters of binary_nce must be non-empty. "
                          f"Got shapes {tuple(pos.shape)} and {tuple(neg.shape)}.")

@@ -7,7 +7,8 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_choice, check_int, check_open_prob, check_positive
+from platonic_core.checks import check_choice, check_int, check_positive, check_prob
+
 from .encoders import critic
 from .losses import binary_nce, info_nce, info_nce_negatives
 
@@ -25,7 +26,7 @@ class ContrastiveModule(pl.LightningModule):
         super().__init__()
         owner = "ContrastiveModule"
         self.loss_name = check_choice(loss, "loss", owner, LOSSES)
-        self.p_pos = check_open_prob(p_pos, "p_pos", owner)
+        self.p_pos = check_prob(p_pos, "p_pos", owner, open_low=True, open_high=True)
         self.tau = check_positive(tau, "tau", owner)
         if learn_bias and loss != "nce":
             raise ValueError(f"The 'learn_bias' parameter of {owner} only applies to loss='nce' (InfoNCE is "

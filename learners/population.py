@@ -17,8 +17,10 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit, logsumexp
 
+from platonic_core.checks import check_choice, check_int, check_prob
+
 from ._blas import single_thread_blas
-from ._checks import check_choice, check_cooccurrence, check_int, check_open_prob
+from ._checks import check_cooccurrence
 
 LOSSES = ("infonce", "nce")
 
@@ -66,7 +68,7 @@ def population_optimum(P_coor, loss: str = "infonce", dim: int | None = None, *,
     n = P.shape[0]
     loss = check_choice(loss, "loss", owner, LOSSES)
     dim = n if dim is None else check_int(dim, "dim", owner, low=1)
-    p = check_open_prob(p_pos, "p_pos", owner)
+    p = check_prob(p_pos, "p_pos", owner, open_low=True, open_high=True)
     if learn_bias and loss != "nce":
         raise ValueError(f"The 'learn_bias' parameter of {owner} only applies to loss='nce' (InfoNCE is invariant "
                          f"to a constant). Got learn_bias=True with loss={loss!r}.")

@@ -11,7 +11,7 @@ One module per statement, each with `check(examples=None, seed=0, ...) -> Statem
 """
 from __future__ import annotations
 
-from . import f1, observed, optima, rarity, shift, sharpened
+from . import f1, observed, optima, rarity, sharpened, shift
 from ._core import ClaimResult, StatementResult, Verdict
 
 STATEMENTS = {"1": f1, "2": sharpened, "3": shift, "4": rarity, "5": optima, "6": observed}

@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from worlds.runio import write_results
+from platonic_core.runio import write_results
 
 from . import STATEMENTS, run_all
 from ._core import StatementResult

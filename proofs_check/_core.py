@@ -8,7 +8,6 @@ evaluates a claim on explicit inputs. Both return a `ClaimResult`; a statement m
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -16,6 +15,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
+
+from platonic_core.checks import check_int, fail, param
 
 
 @dataclass(frozen=True)
@@ -200,25 +201,16 @@ def statement(statement_id: str, title: str, claims: list[ClaimResult], start: f
                            seconds=time.perf_counter() - start, table=table)
 
 
-def check_count(value, name: str, owner: str, low: int = 1) -> int:
-    """Return `value` as int if it is an integer >= low, else raise naming the parameter and the value."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"The '{name}' parameter of {owner} must be an integer. Got {value!r} instead.")
-    if value < low:
-        raise ValueError(f"The '{name}' parameter of {owner} must be >= {low}. Got {value} instead.")
-    return int(value)
-
-
 def check_args(owner: str, examples, seed) -> tuple[int | None, int]:
     """Validate the `examples` (None or >= 1) and `seed` (>= 0) parameters every `check` takes."""
     if examples is not None:
-        examples = check_count(examples, "examples", owner, low=1)
-    return examples, check_count(seed, "seed", owner, low=0)
+        examples = check_int(examples, "examples", owner, low=1)
+    return examples, check_int(seed, "seed", owner, low=0)
 
 
 def check_callable(value, name: str, owner: str) -> Callable:
     if not callable(value):
-        raise TypeError(f"The '{name}' parameter of {owner} must be callable. Got {type(value).__name__}.")
+        fail(param(name, owner), "be callable", type(value).__name__, TypeError)
     return value
 
 

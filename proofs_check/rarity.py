@@ -27,9 +27,10 @@ import numpy as np
 from hypothesis import strategies as st
 
 import worlds
+from platonic_core.checks import check_int
 
 from . import strategies
-from ._core import StatementResult, Verdict, check_args, check_callable, check_count, explore, fixed, statement
+from ._core import StatementResult, Verdict, check_args, check_callable, explore, fixed, statement
 from ._kernel import f1_premise, f1_shift, scale, sharpened_condition
 
 TITLE = "How rare F.1's premise is"
@@ -171,7 +172,7 @@ def judge_chain(record: dict) -> Verdict:
 def check(examples: int | None = None, seed: int = 0, per_family: int = 24, bound=spread_bound) -> StatementResult:
     """Check statement 4; `per_family` worlds per registered family in the table; `bound` the spread bound."""
     examples, seed = check_args("rarity.check", examples, seed)
-    per_family = check_count(per_family, "per_family", "rarity.check", low=1)
+    per_family = check_int(per_family, "per_family", "rarity.check", low=1)
     check_callable(bound, "bound", "rarity.check")
     start = time.perf_counter()
     cases = st.one_of(strategies.premise_cooccurrences(), strategies.cooccurrences())

@@ -23,8 +23,16 @@ from hypothesis import strategies as st
 
 from . import strategies
 from ._core import StatementResult, Verdict, check_args, check_callable, explore, fixed, rounded, statement
-from ._kernel import (EIG_TOL, dominance_margin, f1_premise, f1_shift, min_eigenvalue, off_diagonal, scale,
-                      sharpened_condition)
+from ._kernel import (
+    EIG_TOL,
+    dominance_margin,
+    f1_premise,
+    f1_shift,
+    min_eigenvalue,
+    off_diagonal,
+    scale,
+    sharpened_condition,
+)
 
 TITLE = "Prop. F.1 sharpened"
 TOL = 1e-12

@@ -150,7 +150,7 @@ def test_types_and_options():
            al.mutual_knn, A.astype(complex), B)
     raises(TypeError, "The 'dtype' parameter of cka must be torch.float32 or torch.float64", al.cka, A, B,
            dtype=torch.float16)
-    raises(TypeError, "The 'unbiased' parameter of cka must be a bool. Got 1 (int) instead.", al.cka, A, B, unbiased=1)
+    raises(TypeError, "The 'unbiased' parameter of cka must be a bool (True or False). Got 1 (int) instead.", al.cka, A, B, unbiased=1)
     raises(TypeError, "The keyword arguments of cka must be among (unbiased). Got 'k' instead.",
            al.measure, "cka", A, B, k=3)
     raises(TypeError, "The keyword arguments of svcca must be among (cca_dim). Got 'unbiased' instead.",

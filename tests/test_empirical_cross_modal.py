@@ -3,10 +3,10 @@ import json
 import subprocess
 import sys
 
-import alignment
 import numpy as np
 import pytest
 
+import alignment
 from empirical import data, features, run
 from empirical.experiments import EXPERIMENTS, register_experiment
 

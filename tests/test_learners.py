@@ -14,8 +14,17 @@ import torch
 from scipy.optimize import check_grad
 
 import worlds
-from learners import (PairDataModule, binary_nce, compare, fit, info_nce, info_nce_negatives, make_encoder,
-                      population_loss, population_optimum)
+from learners import (
+    PairDataModule,
+    binary_nce,
+    compare,
+    fit,
+    info_nce,
+    info_nce_negatives,
+    make_encoder,
+    population_loss,
+    population_optimum,
+)
 from learners.data import PairBatches, PoolSource
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -312,13 +321,13 @@ def test_bad_input(small):
     w, W = small
     P = w.cooccurrence(W)
     obs = worlds.Permutation(16)
-    with pytest.raises(ValueError, match="'dim' parameter of fit must be in \\[1, inf\\]. Got 0"):
+    with pytest.raises(ValueError, match="'dim' parameter of fit must be >= 1. Got 0"):
         fit(w, obs, dim=0)
     with pytest.raises(ValueError, match="'dim' parameter of population_optimum"):
         population_optimum(P, dim=0)
     with pytest.raises(ValueError, match="'dim' parameter of EmbeddingEncoder"):
         make_encoder(obs, 0)
-    with pytest.raises(ValueError, match="'tau' parameter of fit must be > 0 and finite. Got 0"):
+    with pytest.raises(ValueError, match="'tau' parameter of fit must be > 0. Got 0"):
         fit(w, obs, tau=0)
     with pytest.raises(ValueError, match="'tau' parameter of info_nce must be > 0"):
         info_nce(torch.zeros(3, 3), tau=-1.0)

@@ -278,7 +278,7 @@ def test_same_seed_same_numbers_and_other_seeds_differ():
 
 @pytest.mark.parametrize("kwargs, error, text", [
     ({"examples": 0}, ValueError, "'examples' parameter of f1.check must be >= 1. Got 0"),
-    ({"examples": 2.5}, TypeError, "'examples' parameter of f1.check must be an integer. Got 2.5"),
+    ({"examples": 2.5}, TypeError, "'examples' parameter of f1.check must be an int. Got 2.5"),
     ({"seed": -1}, ValueError, "'seed' parameter of f1.check must be >= 0. Got -1"),
     ({"shift": 3}, TypeError, "'shift' parameter of f1.check must be callable. Got int"),
 ])
@@ -290,7 +290,7 @@ def test_check_validates_its_input(kwargs, error, text):
 def test_rarity_validates_per_family():
     with pytest.raises(ValueError, match="'per_family' parameter of rarity.check must be >= 1. Got 0"):
         rarity.check(per_family=0)
-    with pytest.raises(TypeError, match="'per_family' parameter of rarity.check must be an integer. Got '3'"):
+    with pytest.raises(TypeError, match="'per_family' parameter of rarity.check must be an int. Got '3'"):
         rarity.check(per_family="3")
 
 

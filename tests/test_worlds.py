@@ -1,6 +1,5 @@
 """Exact statistics of synthetic worlds (issue 2 acceptance)."""
 import subprocess
-from pathlib import Path
 import sys
 
 import networkx as nx
@@ -285,7 +284,7 @@ def test_bad_window_is_rejected(window, err):
 
 def test_other_bad_inputs_are_rejected():
     w = worlds.make_world("sticky", n_states=3)
-    with pytest.raises(ValueError, match="'length' parameter of MarkovWorld.sample must be in \\[1, inf\\]. Got 0"):
+    with pytest.raises(ValueError, match="'length' parameter of MarkovWorld.sample must be >= 1. Got 0"):
         w.sample(0)
     with pytest.raises(ValueError, match="one label per state \\(n_states=3\\). Got 2 labels"):
         worlds.Merge([0, 1], n_states=3)
@@ -301,22 +300,3 @@ def test_other_bad_inputs_are_rejected():
         worlds.NoisyChannel(0.1, n_states=3).pushforward(w.cooccurrence(1))
     with pytest.raises(ValueError, match="sum to 1"):
         worlds.pmi_kernel(np.ones((2, 2)))
-
-
-def test_runio_writes_atomically_and_leaves_nothing_on_failure(tmp_path):
-    from worlds import runio
-
-    path = runio.write_results(tmp_path / "run", {"window": 16}, {"c": np.float64(np.inf), "v": np.arange(2)}, seed=3)
-    import json
-    data = json.loads(path.read_text())
-    assert data["results"] == {"c": "inf", "v": [0, 1]} and data["seed"] == 3 and "numpy" in data["versions"]
-    assert (path.stat().st_mode & 0o777) != 0o600  # normal permissions, not mkstemp's
-
-    def broken(tmp):
-        Path(tmp).write_text("half")
-        raise RuntimeError("interrupted")
-
-    with pytest.raises(RuntimeError):
-        runio.atomic_write(path, broken)
-    assert json.loads(path.read_text()) == data  # old file intact
-    assert sorted(p.name for p in path.parent.iterdir()) == ["results.json"]  # no temporary left

@@ -7,8 +7,7 @@ from .chain import MarkovWorld
 from .families import WORLDS, list_worlds, make_world, product_world, random_walk, register_world
 from .information import chi2_information, entropy, mutual_information, predicted_lossy_alignment
 from .kernels import is_psd_able, min_shift, pmi_kernel
-from .observations import (OBSERVATIONS, DropFactor, Merge, NoisyChannel, Observation, Permutation, TokenCode,
-                           VectorCode)
+from .observations import OBSERVATIONS, DropFactor, Merge, NoisyChannel, Observation, Permutation, TokenCode, VectorCode
 from .pairs import empirical_cooccurrence, exact_pairs, negatives, plugin_pmi, trajectory_pairs
 
 __all__ = [

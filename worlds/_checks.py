@@ -1,34 +1,8 @@
-"""Input validation shared by the public entry points of `worlds` (messages name parameter, constraint, value)."""
+"""Domain checks of `worlds` (matrices); scalar validators and the message builder are platonic_core.checks."""
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 import scipy.sparse as sp
-
-
-def check_int(value, name: str, owner: str, low: int | None = None, high: int | None = None) -> int:
-    """Return `value` as int if it is an integer in [low, high], else raise naming `name` and `owner`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"The '{name}' parameter of {owner} must be an integer. Got {value!r} instead.")
-    value = int(value)
-    if (low is not None and value < low) or (high is not None and value > high):
-        lo = "-inf" if low is None else low
-        hi = "inf" if high is None else high
-        raise ValueError(f"The '{name}' parameter of {owner} must be in [{lo}, {hi}]. Got {value} instead.")
-    return value
-
-
-def check_prob(value, name: str, owner: str, open_low=False, open_high=False) -> float:
-    """Return `value` as float in [0, 1] (ends opened on request), else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"The '{name}' parameter of {owner} must be a real number. Got {value!r} instead.")
-    value = float(value)
-    ok = (0 < value if open_low else 0 <= value) and (value < 1 if open_high else value <= 1)
-    if not ok:
-        interval = f"{'(' if open_low else '['}0, 1{')' if open_high else ']'}"
-        raise ValueError(f"The '{name}' parameter of {owner} must be in {interval}. Got {value} instead.")
-    return value
 
 
 def as_square(matrix, name: str, owner: str):

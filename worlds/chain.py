@@ -8,7 +8,9 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
-from ._checks import as_square, check_int, check_row_stochastic
+from platonic_core.checks import check_int
+
+from ._checks import as_square, check_row_stochastic
 from .kernels import pmi_kernel
 
 

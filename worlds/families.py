@@ -11,7 +11,8 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import check_int, check_prob
+from platonic_core.checks import check_int, check_prob
+
 from .chain import MarkovWorld
 
 WORLDS: dict[str, Callable[..., MarkovWorld]] = {}

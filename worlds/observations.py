@@ -13,7 +13,9 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import as_square, check_int, check_prob, check_row_stochastic
+from platonic_core.checks import check_int, check_prob
+
+from ._checks import as_square, check_row_stochastic
 
 OBSERVATIONS: dict[str, Callable[..., "Observation"]] = {}
 

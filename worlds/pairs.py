@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import as_square, check_int
+from platonic_core.checks import check_int
+
+from ._checks import as_square
 from .kernels import pmi_kernel
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from platonic_core.runio import save_figure, write_results
+
 from .families import list_worlds, make_world
 from .information import chi2_information, entropy, mutual_information
 from .kernels import min_shift
-from .runio import save_figure, write_results
 
 DEFAULT_EXPERIMENT = "convergence"
 WORLD_DEFAULTS = {"world": "torus", "window": 16, "include_self": True}

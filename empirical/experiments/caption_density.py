@@ -66,8 +66,9 @@ def density_datasets(which: str, n_samples, seed: int, min_words: int = 5):
 def run(cfg: dict) -> dict:
     """Alignment vs caption density (Fig. 9): openclipart title/+description/+keywords, Tux Paint 1/2/4/all words."""
     import alignment
-    from empirical import features, runio
+    from empirical import features
     from empirical.models import modality
+    from platonic_core import runio
 
     opts = _options(cfg)
     seed = int(cfg.get("seed", 0))
@@ -128,7 +129,7 @@ def _plot(summary: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from empirical import runio
+    from platonic_core import runio
 
     sets = summary["datasets"]
     fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 4), squeeze=False)

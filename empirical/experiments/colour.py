@@ -119,7 +119,8 @@ def layer_sweep(layers, reference, n_perm: int, seed: int) -> dict:
 @register_experiment("colour")
 def run(cfg: dict) -> dict:
     """Colour from pixel and word cooccurrence vs CIELAB (Fig. 8): MDS, Kabsch-Umeyama, permutation baseline."""
-    from empirical import colour, geometry, runio
+    from empirical import colour, geometry
+    from platonic_core import runio
 
     opts = _options(cfg)
     seed = int(cfg.get("seed", 0))
@@ -215,7 +216,7 @@ def _plot(reps: dict, path: Path) -> None:
 def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    from empirical import runio
+    from platonic_core import runio
 
     runio.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)

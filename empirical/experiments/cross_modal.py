@@ -18,10 +18,11 @@ OPTIONS = {"corpus_articles": 32, "corpus_chars": 4000, "bpb_max_length": 512}
 @register_experiment("cross_modal")
 def cross_modal(cfg):
     """Vision x language alignment (layerwise max, permutation null) vs each LM's bits-per-byte (Fig. 3)."""
-    import alignment
     import numpy as np
 
-    from empirical import bpb, corpus, data, features, models, runio
+    import alignment
+    from empirical import bpb, corpus, data, features, models
+    from platonic_core import runio
 
     opts = {**OPTIONS, **cfg.get("options", {})}
     unknown = sorted(set(opts) - set(OPTIONS))
@@ -101,7 +102,7 @@ def _heatmap(path, res, metric):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from empirical import runio
+    from platonic_core import runio
 
     s = np.array(res["scores"][metric])
     z = np.array([[c["z"] for c in row] for row in res["null"][metric]])
@@ -127,7 +128,7 @@ def _scatter(path, res, metric):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from empirical import runio
+    from platonic_core import runio
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     lms = [lm for lm in res["language_models"] if lm in res["bits_per_byte"]]

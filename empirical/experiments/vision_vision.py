@@ -80,9 +80,10 @@ def cifar_dataset():
 def run(cfg: dict) -> dict:
     """Vision-vision alignment vs competence (Fig. 2): linear probes, alignment matrix, competence bins."""
     import alignment
-    from empirical import data, features, runio
+    from empirical import data, features
     from empirical import vision_vision as vv
     from empirical.models import modality
+    from platonic_core import runio
 
     opts = _options(cfg)
     seed = int(cfg.get("seed", 0))
@@ -154,7 +155,7 @@ def _plot(res: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from empirical import runio
+    from platonic_core import runio
 
     names, comp = res["models"], np.array(res["competence"])
     a = np.array(res["alignment"])

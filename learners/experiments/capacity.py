@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from platonic_core.runio import save_figure
 from worlds import Permutation, make_world
-from worlds.runio import save_figure
 
 from ..population import population_optimum
 from .common import fit_in, kernel_alignment, pyplot, scaled, table

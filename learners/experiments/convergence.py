@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from platonic_core.runio import save_figure
 from worlds import Permutation, TokenCode, VectorCode, make_world
-from worlds.runio import save_figure
 
 from .common import fit_in, kernel_alignment, pyplot, scaled, table
 

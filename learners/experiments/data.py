@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from platonic_core.runio import save_figure
 from worlds import Permutation, make_world, plugin_pmi
-from worlds.runio import save_figure
 
 from ..population import population_optimum
 from ..report import compare

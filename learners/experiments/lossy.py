@@ -12,9 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from worlds import (DropFactor, Merge, NoisyChannel, Permutation, make_world, min_shift, mutual_information,
-                    pmi_kernel, predicted_lossy_alignment)
-from worlds.runio import save_figure
+from platonic_core.runio import save_figure
+from worlds import (
+    DropFactor,
+    Merge,
+    NoisyChannel,
+    Permutation,
+    make_world,
+    min_shift,
+    mutual_information,
+    pmi_kernel,
+    predicted_lossy_alignment,
+)
 
 from .common import fit_in, kernel_alignment, pmi_cosine, pyplot, scaled, table
 
