@@ -1,19 +1,25 @@
 """Contrastive learners checked against the analytic PMI kernel.
 
 Pure losses (`binary_nce`, `info_nce`, `info_nce_negatives`), encoders per modality, a thin LightningModule and a
-DataModule fed by a world, `fit` (Lightning, GPU/DDP through Trainer options), the exact `population_optimum`, and
-the comparison report. The experiments behind `python -m worlds.run` live in `learners.experiments`.
+DataModule fed by a world, `fit` (Lightning, GPU/DDP through Trainer options; its options are a `FitConfig`), the
+exact `population_optimum`, and the comparison report. The experiments behind `python -m worlds.run` live in
+`learners.experiments`.
 
 Names load on first use, so `import learners.experiments` (the registry, for --help) does not import Lightning.
+`learners.fit` is always the function: importing the submodule of that name (`from learners.fit import ...`,
+`from ..fit import fit`) does not replace it; `importlib.import_module("learners.fit")` gives the module.
 """
 import importlib
+import sys
+import types
 
 _EXPORTS = {
     "binary_nce": "losses", "info_nce": "losses", "info_nce_negatives": "losses",
     "EmbeddingEncoder": "encoders", "MLPEncoder": "encoders", "TextEncoder": "encoders", "critic": "encoders",
     "make_encoder": "encoders", "ContrastiveModule": "module", "PairDataModule": "data", "fit": "fit",
-    "FitResult": "fit", "population_optimum": "population", "population_loss": "population",
-    "PopulationOptimum": "population", "compare": "report", "comparison_report": "report",
+    "FitConfig": "fit", "FitResult": "fit", "ConfigMismatch": "fit", "population_optimum": "population",
+    "population_loss": "population", "PopulationOptimum": "population", "compare": "report",
+    "comparison_report": "report",
 }
 __all__ = list(_EXPORTS)
 
@@ -28,3 +34,19 @@ def __getattr__(name):
 
 def __dir__():
     return sorted([*globals(), *_EXPORTS])
+
+
+class _Package(types.ModuleType):
+    """Importing a submodule binds it as an attribute of the package; for `fit` that would hide the function of the
+    same name (and `from learners import fit` would then return a module, depending on import order)."""
+
+    def __setattr__(self, name, value):
+        if (isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name
+                and value.__name__ == f"{__name__}.{name}"):
+            if not hasattr(value, name):
+                return  # still loading: __getattr__ resolves the name on first use
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from platonic_core.checks import check_choice, check_int
+from platonic_core.checks import check_bool, check_choice, check_int
 from worlds import exact_pairs, trajectory_pairs
 from worlds.observations import check_observation
 
@@ -98,7 +98,12 @@ class PairDataModule(pl.LightningDataModule):
         self.window = check_int(window, "window", owner, low=0)
         self.batch_size = check_int(batch_size, "batch_size", owner, low=2)
         self.negatives = check_int(negatives, "negatives", owner, low=0)
-        self.seed = check_int(seed, "seed", owner)
+        self.seed = check_int(seed, "seed", owner, low=0)
+        include_self = check_bool(include_self, "include_self", owner)
+        if n_pairs is not None:
+            check_int(n_pairs, "n_pairs", owner, low=1)
+        if length is not None:
+            check_int(length, "length", owner, low=2)
         P_world = world.cooccurrence(self.window, include_self)
         self.cooccurrence = check_cooccurrence(observation.pushforward(P_world, self.window, include_self), owner)
         self.pairs = None

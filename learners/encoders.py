@@ -5,12 +5,16 @@ token ids) as buffers, so the learned kernel over all N_x values is one call on 
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from platonic_core.checks import check_choice, check_int
+from platonic_core.checks import check_bool, check_choice, check_int, check_positive, fail, param
 from worlds.observations import Observation, TokenCode, VectorCode
+
+ENCODERS = ("auto", "embedding", "mlp", "text")
 
 
 class EmbeddingEncoder(nn.Module):
@@ -20,7 +24,7 @@ class EmbeddingEncoder(nn.Module):
         super().__init__()
         self.n_inputs = check_int(n_inputs, "n_inputs", "EmbeddingEncoder", low=1)
         self.table = nn.Embedding(self.n_inputs, check_int(dim, "dim", "EmbeddingEncoder", low=1))
-        nn.init.normal_(self.table.weight, std=init_std)
+        nn.init.normal_(self.table.weight, std=check_positive(init_std, "init_std", "EmbeddingEncoder"))
 
     def forward(self, idx):
         return self.table(idx)
@@ -62,6 +66,9 @@ class TextEncoder(nn.Module):
         dim = check_int(dim, "dim", "TextEncoder", low=1)
         width = check_int(width, "width", "TextEncoder", low=1)
         layers = check_int(layers, "layers", "TextEncoder", low=0)
+        heads = check_int(heads, "heads", "TextEncoder", low=1)
+        if width % heads:
+            fail(param("heads", "TextEncoder"), f"divide width={width}", heads)
         self.n_inputs = t.shape[0]
         self.register_buffer("token_ids", t)
         self.tok = nn.Embedding(vocab, width)
@@ -77,29 +84,53 @@ class TextEncoder(nn.Module):
         return self.head(h.mean(dim=1)).reshape(*idx.shape, -1)
 
 
-def make_encoder(observation: Observation, dim: int, kind: str = "auto", **kw) -> nn.Module:
-    """The encoder for an observation's modality: 'mlp' for VectorCode, 'text' for TokenCode, else 'embedding'."""
+def _kind(observation: Observation, kind: str) -> str:
+    return {VectorCode: "mlp", TokenCode: "text"}.get(type(observation), "embedding") if kind == "auto" else kind
+
+
+_CLASSES = {"embedding": EmbeddingEncoder, "mlp": MLPEncoder, "text": TextEncoder}
+_GIVEN = {"embedding": ("n_inputs", "dim"), "mlp": ("vectors", "dim"), "text": ("token_ids", "vocab_size", "dim")}
+
+
+def check_encoder_kw(observation: Observation, kind: str, kw, owner: str = "make_encoder") -> dict:
+    """Check that the encoder `kind` ('auto' resolved by the observation's modality) fits the observation and takes
+    the options `kw` (unknown keys and the ones make_encoder sets itself are named); their values are checked by
+    the encoder's constructor."""
     if not isinstance(observation, Observation):
-        raise TypeError(f"The 'observation' parameter of make_encoder must be a worlds.observations.Observation. "
+        raise TypeError(f"The 'observation' parameter of {owner} must be a worlds.observations.Observation. "
                         f"Got {type(observation).__name__}.")
-    kind = check_choice(kind, "kind", "make_encoder", ("auto", "embedding", "mlp", "text"))
-    if kind == "auto":
-        kind = {VectorCode: "mlp", TokenCode: "text"}.get(type(observation), "embedding")
+    name = "encoder" if owner != "make_encoder" else "kind"
+    kind = _kind(observation, check_choice(kind, name, owner, ENCODERS))
+    need = {"mlp": VectorCode, "text": TokenCode}.get(kind)
+    if need is not None and not isinstance(observation, need):
+        raise ValueError(f"The '{name}' parameter of {owner} is {kind!r}, which needs a {need.__name__} observation. "
+                         f"Got {type(observation).__name__}.")
+    if not isinstance(kw, dict):
+        fail(param("encoder_kw", owner), "be a dict of keyword options", repr(kw), TypeError)
+    cls = _CLASSES[kind]
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *_GIVEN[kind])]
+    unknown = sorted(k for k in kw if k not in allowed)
+    if unknown:
+        fail(param("encoder_kw", owner), f"hold only options of the {kind!r} encoder ({cls.__name__} takes "
+             f"{', '.join(allowed)})", f"unknown keys {unknown}", TypeError)
+    return dict(kw)
+
+
+def make_encoder(observation: Observation, dim: int, kind: str = "auto", **kw) -> nn.Module:
+    """The encoder for an observation's modality: 'mlp' for VectorCode, 'text' for TokenCode, else 'embedding'.
+    kw: the encoder's options (EmbeddingEncoder: init_std; MLPEncoder: hidden, depth; TextEncoder: width, layers,
+    heads)."""
+    check_encoder_kw(observation, kind, kw)
+    kind = _kind(observation, kind)
     if kind == "mlp":
-        if not isinstance(observation, VectorCode):
-            raise ValueError(f"The 'kind' parameter of make_encoder is 'mlp', which needs a VectorCode observation. "
-                             f"Got {type(observation).__name__}.")
         return MLPEncoder(observation.vectors, dim, **kw)
     if kind == "text":
-        if not isinstance(observation, TokenCode):
-            raise ValueError(f"The 'kind' parameter of make_encoder is 'text', which needs a TokenCode observation. "
-                             f"Got {type(observation).__name__}.")
         return TextEncoder(observation.token_ids, len(observation.vocab), dim, **kw)
     return EmbeddingEncoder(observation.n_obs, dim, **kw)
 
 
 def critic(fa: torch.Tensor, fb: torch.Tensor, normalize: bool = False, tau: float = 1.0) -> torch.Tensor:
     """Pairwise critic <f(a), f(b)> / tau over the last axis, broadcasting (cosine when `normalize`)."""
-    if normalize:
+    if check_bool(normalize, "normalize", "critic"):
         fa, fb = F.normalize(fa, dim=-1), F.normalize(fb, dim=-1)
     return (fa * fb).sum(-1) / tau

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from platonic_core.checks import check_positive, check_prob
+from platonic_core.checks import check_bool, check_positive, check_prob
 
 
 def binary_nce(pos: torch.Tensor, neg: torch.Tensor, p_pos: float = 0.5, bias: torch.Tensor | None = None):
@@ -42,7 +42,7 @@ def info_nce(logits: torch.Tensor, tau: float = 1.0, symmetric: bool = False):
     z = logits / t
     target = torch.arange(z.shape[0], device=z.device)
     loss = F.cross_entropy(z, target)
-    return (loss + F.cross_entropy(z.T, target)) / 2 if symmetric else loss
+    return (loss + F.cross_entropy(z.T, target)) / 2 if check_bool(symmetric, "symmetric", "info_nce") else loss
 
 
 def info_nce_negatives(pos: torch.Tensor, neg: torch.Tensor, tau: float = 1.0):

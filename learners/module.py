@@ -7,7 +7,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from platonic_core.checks import check_choice, check_int, check_positive, check_prob
+from platonic_core.checks import check_bool, check_choice, check_int, check_positive, check_prob, check_real
 
 from .encoders import critic
 from .losses import binary_nce, info_nce, info_nce_negatives
@@ -28,14 +28,18 @@ class ContrastiveModule(pl.LightningModule):
         self.loss_name = check_choice(loss, "loss", owner, LOSSES)
         self.p_pos = check_prob(p_pos, "p_pos", owner, open_low=True, open_high=True)
         self.tau = check_positive(tau, "tau", owner)
+        learn_bias = check_bool(learn_bias, "learn_bias", owner)
         if learn_bias and loss != "nce":
             raise ValueError(f"The 'learn_bias' parameter of {owner} only applies to loss='nce' (InfoNCE is "
                              f"invariant to a constant logit). Got learn_bias=True with loss={loss!r}.")
         self.encoder = encoder
         self.bias = torch.nn.Parameter(torch.zeros(())) if learn_bias else None
-        self.symmetric, self.normalize = bool(symmetric), bool(normalize)
+        self.symmetric = check_bool(symmetric, "symmetric", owner)
+        self.normalize = check_bool(normalize, "normalize", owner)
         self.lr = check_positive(lr, "lr", owner)
-        self.weight_decay, self.min_lr = float(weight_decay), float(min_lr)
+        self.weight_decay = check_real(weight_decay, "weight_decay", owner, low=0)
+        self.min_lr = check_real(min_lr, "min_lr", owner, low=0, high=self.lr)  # < 0 would ascend the loss
+        self.logged_loss = None  # (step, loss) of the last logged step, for fit's history (KernelTracker)
         self.warmup = check_int(warmup, "warmup", owner, low=0)
         self.max_steps = check_int(max_steps, "max_steps", owner, low=1)
 
@@ -77,6 +81,7 @@ class ContrastiveModule(pl.LightningModule):
         # self.log costs about a millisecond on CPU: call it only on the steps the logger writes
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log("loss", loss, on_step=True, on_epoch=False)
+            self.logged_loss = (int(self.global_step), loss.detach())
         return loss
 
     def configure_optimizers(self):

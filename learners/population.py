@@ -17,7 +17,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit, logsumexp
 
-from platonic_core.checks import check_choice, check_int, check_prob
+from platonic_core.checks import check_bool, check_choice, check_int, check_prob, check_real
+from worlds import pmi_kernel
 
 from ._blas import single_thread_blas
 from ._checks import check_cooccurrence
@@ -69,11 +70,14 @@ def population_optimum(P_coor, loss: str = "infonce", dim: int | None = None, *,
     loss = check_choice(loss, "loss", owner, LOSSES)
     dim = n if dim is None else check_int(dim, "dim", owner, low=1)
     p = check_prob(p_pos, "p_pos", owner, open_low=True, open_high=True)
+    learn_bias = check_bool(learn_bias, "learn_bias", owner)
+    seed = check_int(seed, "seed", owner, low=0)
+    max_iter = check_int(max_iter, "max_iter", owner, low=1)
+    tol = check_real(tol, "tol", owner, low=0)
     if learn_bias and loss != "nce":
         raise ValueError(f"The 'learn_bias' parameter of {owner} only applies to loss='nce' (InfoNCE is invariant "
                          f"to a constant). Got learn_bias=True with loss={loss!r}.")
-    pi = P.sum(axis=1)
-    target = np.log(P) - np.log(pi)[:, None] - np.log(pi)[None, :]
+    target = pmi_kernel(P)
     bound = population_loss(target + (np.log(p / (1 - p)) if loss == "nce" else 0.0), P, loss, p)[0]
 
     def objective(x):
