@@ -4,36 +4,87 @@ bpb = (sum over every token of the texts of -log2 p(token | previous tokens)) / 
 Each text is tokenised without special tokens and prefixed by the BOS token (EOS when there is none), so every
 text token is predicted. Texts longer than `max_length` tokens are cut into windows that overlap by one token: the
 last token of a window is the context of the first prediction of the next, so each token is scored exactly once.
+
+Every function validates its options (model, texts, max_length >= 2, dtype, device, force) before it loads a model.
+A cache entry that cannot be read (truncated or garbage JSON, missing fields, another key) is recomputed and
+overwritten, with a `CorruptCacheWarning` naming the file.
 """
+import json
 import math
+import re
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from empirical import models
+from empirical.models import CorruptCacheWarning  # noqa: F401 - re-exported: the warning for damaged cache files
+from platonic_core import runio
+from platonic_core.checks import check_bool, check_int, check_out_dir, fail, param
 
 LOGIT_BUDGET = 1 << 27  # floats of logits per forward pass (512 MiB): batch x length x vocabulary
 
 
 def windows(ids, max_length):
-    """Token windows of at most max_length covering ids, consecutive windows sharing one token."""
-    step = max_length - 1
+    """Token windows of at most max_length (>= 2) covering ids, consecutive windows sharing one token."""
+    step = check_int(max_length, "max_length", "windows", 2) - 1
     return [ids[s:s + max_length] for s in range(0, max(len(ids) - 1, 1), step)]
 
 
+def _check_texts(texts, owner):
+    """`texts` (a string or an iterable of strings) as a non-empty list of non-empty strings."""
+    who = param("texts", owner)
+    must = "be a non-empty string or list of non-empty strings"
+    if isinstance(texts, str):
+        texts = [texts]
+    elif isinstance(texts, bytes):
+        fail(who, must + " (decode bytes first)", "bytes", TypeError)
+    else:
+        try:
+            texts = list(texts)
+        except TypeError:
+            fail(who, must, f"{texts!r:.60} ({type(texts).__name__})", TypeError)
+    if not texts:
+        fail(who, must, "[]")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            fail(who, must, f"{t!r:.60} ({type(t).__name__}) at position {i}", TypeError)
+        if not t:
+            fail(who, must, f"an empty string at position {i}")
+    return texts
+
+
+def _check_model(model, owner):
+    """A causal language model name (checked cheaply: packaged names, or the config of an `hf:` model) or a Loaded
+    causal model."""
+    if isinstance(model, models.Loaded):
+        causal, name = model.causal, model.name
+    elif isinstance(model, str):
+        models.check_name(model, owner)
+        causal, name = models.is_causal(model), model
+    else:
+        fail(param("model", owner), "be a model name or a Loaded model", type(model).__name__, TypeError)
+    if not causal:
+        raise ValueError(f"The 'model' parameter of {owner} must be a causal language model. Got {name!r} instead.")
+
+
+def _check_options(owner, max_length, device, dtype):
+    check_int(max_length, "max_length", owner, 2)
+    models.check_dtype(dtype, owner)
+    models.resolve_device(device, owner)
+
+
 def token_bits(model, texts, *, max_length=512, device="auto", dtype="float32"):
-    """Per text: (bits summed over its tokens, UTF-8 bytes, tokens scored)."""
+    """Per text: (bits summed over its tokens, UTF-8 bytes, tokens scored).
+
+    model: a causal LM name for `empirical.models.load` or a Loaded causal model (then device and dtype are only
+    checked). texts: a non-empty string or list of non-empty strings. max_length >= 2 tokens per window. Everything
+    is validated before the model is loaded."""
+    owner = "bits_per_byte"
+    _check_model(model, owner)
+    texts = _check_texts(texts, owner)
+    _check_options(owner, max_length, device, dtype)
     m = models.load(model, device=device, dtype=dtype) if isinstance(model, str) else model
-    if not isinstance(m, models.Loaded) or not m.causal:
-        raise ValueError(f"The 'model' parameter of bits_per_byte must be a causal language model. "
-                         f"Got {getattr(m, 'name', m)!r} instead.")
-    texts = [texts] if isinstance(texts, str) else list(texts)
-    if not texts or not all(isinstance(t, str) and t for t in texts):
-        raise ValueError("The 'texts' parameter of bits_per_byte must be a non-empty string or list of non-empty "
-                         "strings.")
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-        raise ValueError(f"The 'max_length' parameter of bits_per_byte must be an int >= 2. "
-                         f"Got {max_length!r} instead.")
     tok = m.tokenizer
     start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     jobs = []  # (text index, window)
@@ -75,28 +126,54 @@ def bits_per_byte(model, texts, *, max_length=512, device="auto", dtype="float32
 BPB_VERSION = 1  # bump when the computation changes: old cached values are then ignored
 
 
+def _read_record(path, key):
+    """The cached record at `path` when it is whole and holds `key`; raises otherwise."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(record, dict) or record.get("key") != runio.jsonable(key):
+        raise ValueError("it does not hold this entry's key")
+    for field in ("bits_per_byte", "bits", "bytes", "tokens"):
+        v = record.get(field)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"its field {field!r} is {v!r}, not a finite number")
+    return record
+
+
 def cached(model, texts, *, max_length=512, device="auto", dtype="float32", cache_dir=None, force=False,
            loaded=None):
     """`bits_per_byte` through a JSON cache keyed by (model, texts, max_length, dtype, BPB_VERSION).
 
-    Returns the stored record: bits_per_byte, bits, bytes, tokens and the key. The model is loaded only on a miss
-    (or pass `loaded`)."""
-    import hashlib
-    import json
-    import re
-    from pathlib import Path
-
+    model is a causal LM name; `loaded` (optional) is that model already loaded in `dtype`. Returns the stored
+    record: bits_per_byte, bits, bytes, tokens and the key. Everything is validated first; the model is loaded only
+    on a miss (or pass `loaded`). `force=True` recomputes. A cache file that cannot be read or does not hold this
+    key's record is recomputed and overwritten, with a CorruptCacheWarning naming it."""
+    owner = "bpb.cached"
+    if not isinstance(model, str):
+        fail(param("model", owner), "be a model name (pass a Loaded model as `loaded`)", type(model).__name__,
+             TypeError)
+    _check_model(model, owner)
+    texts = _check_texts(texts, owner)
+    _check_options(owner, max_length, device, dtype)
+    force = check_bool(force, "force", owner)
+    if cache_dir is not None:
+        check_out_dir(cache_dir, "cache_dir", owner)
+    if loaded is not None:
+        if not isinstance(loaded, models.Loaded):
+            fail(param("loaded", owner), "be None or a Loaded model", type(loaded).__name__, TypeError)
+        if loaded.name != model or loaded.dtype != models.DTYPES[dtype]:
+            fail(param("loaded", owner), f"be model {model!r} loaded in {dtype} (its value is cached under that key)",
+                 f"{loaded.name!r} in {str(loaded.dtype).replace('torch.', '')}")
     from empirical import features
-    from platonic_core import runio
 
-    texts = [texts] if isinstance(texts, str) else list(texts)
-    key = {"model": model, "texts": hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16], "n": len(texts),
+    key = {"model": model, "texts": runio.digest(texts, length=16), "n": len(texts),
            "max_length": max_length, "dtype": dtype, "version": BPB_VERSION}
     root = Path(cache_dir) if cache_dir is not None else features.default_cache_dir()
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    path = root / re.sub(r"[^A-Za-z0-9_.-]+", "_", model) / f"bpb-{digest}.json"
+    path = root / re.sub(r"[^A-Za-z0-9_.-]+", "_", model) / f"bpb-{runio.digest(key)}.json"
     if path.is_file() and not force:
-        return json.loads(path.read_text())
+        try:
+            return _read_record(path, key)
+        except (ValueError, OSError) as e:  # garbage, truncated JSON, bad UTF-8, missing fields
+            models.warn_corrupt(path, e, "bits-per-byte entry",
+                                "it is recomputed now (force=True, --force on the command line, recomputes all)")
     rows = token_bits(loaded or model, texts, max_length=max_length, device=device, dtype=dtype)
     bits, nbytes, tokens = (sum(r[i] for r in rows) for i in range(3))
     record = {"bits_per_byte": bits / nbytes, "bits": bits, "bytes": nbytes, "tokens": tokens, "key": key}

@@ -9,15 +9,23 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from platonic_core.checks import check_int, fail, param
+
 ENWIKI = "test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
 
+_INSTALL = "run `VENV=.venv bash scripts/install_assets.sh` or `pip install --no-deps --force-reinstall gensim==4.4.0`"
+
+
 def enwiki_path():
+    """The bz2 dump inside the installed gensim package (FileNotFoundError saying how to install it if absent)."""
     spec = importlib.util.find_spec("gensim")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("gensim's enwiki test dump needs the package gensim==4.4.0: run "
-                                "`VENV=.venv bash scripts/install_assets.sh` or `pip install --no-deps gensim==4.4.0`.")
-    return Path(spec.submodule_search_locations[0]) / ENWIKI
+        raise FileNotFoundError(f"gensim's enwiki test dump needs the package gensim==4.4.0: {_INSTALL}.")
+    path = Path(spec.submodule_search_locations[0]) / ENWIKI
+    if not path.is_file():
+        raise FileNotFoundError(f"gensim is installed but its enwiki test dump {path} is missing: {_INSTALL}.")
+    return path
 
 
 def _innermost(pattern, repl, text):
@@ -38,6 +46,8 @@ def _link(m):
 
 def wiki_to_text(markup):
     """Prose paragraphs of a MediaWiki article: templates, tables, references, media and lists removed."""
+    if not isinstance(markup, str):
+        fail(param("markup", "wiki_to_text"), "be a str", f"{type(markup).__name__}", TypeError)
     t = re.sub(r"<!--.*?-->", "", markup, flags=re.S)
     t = re.sub(r"<ref[^>/]*/>|<ref[^>]*>.*?</ref>|<math[^>]*>.*?</math>", "", t, flags=re.S | re.I)
     t = _innermost(r"\{\{[^{}]*\}\}", "", t)
@@ -58,24 +68,29 @@ def wiki_to_text(markup):
 def enwiki(max_articles=None, max_chars=None):
     """Plain-text articles (title order of the dump; redirects and near-empty pages skipped).
 
-    max_articles: keep the first n; max_chars: cut each article at a whitespace before that many characters.
+    max_articles: keep the first n; max_chars: cut each article at a whitespace before that many characters (both
+    None or an int >= 1, checked before the dump is read).
     """
     for name, v in (("max_articles", max_articles), ("max_chars", max_chars)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ValueError(f"The '{name}' parameter of enwiki must be None or a positive int. Got {v!r} instead.")
+        if v is not None:
+            check_int(v, name, "enwiki", 1)
+    path = enwiki_path()
     out = []
-    with bz2.open(enwiki_path()) as f:
-        for _, el in ET.iterparse(f):
-            if not el.tag.endswith("}page"):
-                continue
-            raw = el.findtext(".//{*}text") or ""
-            if el.findtext("{*}ns") == "0" and not raw.lstrip().upper().startswith("#REDIRECT"):
-                text = wiki_to_text(raw)
-                if len(text) >= 500:
-                    if max_chars is not None and len(text) > max_chars:
-                        text = text[:max_chars].rsplit(" ", 1)[0]
-                    out.append(text)
-            el.clear()
-            if max_articles is not None and len(out) >= max_articles:
-                break
+    try:
+        with bz2.open(path) as f:
+            for _, el in ET.iterparse(f):
+                if not el.tag.endswith("}page"):
+                    continue
+                raw = el.findtext(".//{*}text") or ""
+                if el.findtext("{*}ns") == "0" and not raw.lstrip().upper().startswith("#REDIRECT"):
+                    text = wiki_to_text(raw)
+                    if len(text) >= 500:
+                        if max_chars is not None and len(text) > max_chars:
+                            text = text[:max_chars].rsplit(" ", 1)[0]
+                        out.append(text)
+                el.clear()
+                if max_articles is not None and len(out) >= max_articles:
+                    break
+    except (OSError, EOFError, ET.ParseError) as e:  # a damaged install: bad bz2 stream, cut file, broken XML
+        raise OSError(f"The enwiki dump {path} cannot be read ({type(e).__name__}: {e}); {_INSTALL}.") from e
     return out

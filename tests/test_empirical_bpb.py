@@ -63,7 +63,7 @@ def test_bpb_errors(smol):
         bpb.bits_per_byte(models.load("minilm_l6"), FIXED)
     with pytest.raises(ValueError, match="'texts' parameter of bits_per_byte"):
         bpb.bits_per_byte(smol, [])
-    with pytest.raises(ValueError, match="'max_length' parameter of bits_per_byte must be an int >= 2. Got 1"):
+    with pytest.raises(ValueError, match=r"The 'max_length' parameter of bits_per_byte must be >= 2\. Got 1 instead\."):
         bpb.bits_per_byte(smol, FIXED, max_length=1)
 
 

@@ -41,9 +41,11 @@ def test_subset_is_seeded_and_keeps_id_order(tux):
     assert len(a) == 32 and a.ids == b.ids and a.ids != c.ids
     assert list(a.ids) == sorted(a.ids)
     assert all(tux.captions[tux.ids.index(i)] == cap for i, cap in zip(a.ids, a.captions))
-    assert tux.subset(10_000) is tux
-    with pytest.raises(ValueError, match="'n' parameter of PairedDataset.subset"):
+    assert tux.subset(len(tux)) is tux
+    with pytest.raises(ValueError, match=r"'n' parameter of PairedDataset.subset must be in \[1, \d+\].*Got 0 inst"):
         tux.subset(0)
+    with pytest.raises(ValueError, match=rf"must be in \[1, {len(tux)}\] \(the size of tuxpaint-photos\)\. Got 10000"):
+        tux.subset(10_000)  # more samples than there are is an error, no longer "all of them"
 
 
 def test_is_photo_separates_flat_art_from_texture(tmp_path):
