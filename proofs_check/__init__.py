@@ -11,8 +11,10 @@ One module per statement, each with `check(examples=None, seed=0, ...) -> Statem
 """
 from __future__ import annotations
 
+from platonic_core.checks import check_int
+
 from . import f1, observed, optima, rarity, sharpened, shift
-from ._core import ClaimResult, StatementResult, Verdict
+from ._core import ClaimResult, StatementResult, Verdict, check_args
 
 STATEMENTS = {"1": f1, "2": sharpened, "3": shift, "4": rarity, "5": optima, "6": observed}
 
@@ -20,7 +22,9 @@ STATEMENTS = {"1": f1, "2": sharpened, "3": shift, "4": rarity, "5": optima, "6"
 def run_all(examples: int | None = None, seed: int = 0, per_family: int = 24,
             only: tuple[str, ...] | None = None) -> list[StatementResult]:
     """Run the checks of the statements in `only` (default all) with `examples` per claim."""
-    chosen = tuple(STATEMENTS) if only is None else tuple(only)
+    examples, seed = check_args("run_all", examples, seed)  # all of them before any statement runs
+    per_family = check_int(per_family, "per_family", "run_all", low=1)
+    chosen = tuple(STATEMENTS) if only is None else ((only,) if isinstance(only, str) else tuple(only))
     unknown = [s for s in chosen if s not in STATEMENTS]
     if unknown:
         raise ValueError(f"The 'only' parameter of run_all must name statements among {list(STATEMENTS)}. "

@@ -2,15 +2,19 @@
 
 Runs every statement's checks, prints one line per statement (and one per claim beneath it), the item-4 table,
 and writes <out>/results.json. Exit status 1 when a claim the paper makes fails (F.1, the contrastive optima,
-Eq. 7-8); with --strict also when one of our extensions fails.
+Eq. 7-8); with --strict also when one of our extensions fails. Every option is validated before any check runs
+(--out must be a directory, or a path that can become one, that we may write into); a usage error exits with
+status 2 and one line on stderr.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
+from platonic_core.checks import check_out_dir
 from platonic_core.runio import write_results
 
 from . import STATEMENTS, run_all
@@ -61,9 +65,27 @@ def format_table(rows) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proofs_check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+class _Parser(argparse.ArgumentParser):
+    """Usage errors: exit status 2 and one line on stderr (no usage block, no traceback)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _writable_dir(path: Path) -> str | None:
+    """Why `path` cannot become a directory we write into, or None. Nothing is created."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if not os.access(p, os.W_OK | os.X_OK):
+                return f"{str(p)!r} is not writable"
+            return None
+    return None
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, tuple[str, ...] | None]:
+    """Parse and validate every option (before any check runs); usage errors exit with status 2."""
+    parser = _Parser(prog="python -m proofs_check", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=DEFAULTS["examples"],
                         help="hypothesis examples per claim (default %(default)s)")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="search seed (default %(default)s)")
@@ -81,7 +103,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"argument --worlds-per-family: must be >= 1, got {args.worlds_per_family}")
     only = None if args.only is None else tuple(s.strip() for s in args.only.split(",") if s.strip())
     if only is not None and (not only or any(s not in STATEMENTS for s in only)):
-        parser.error(f"argument --only: choose among {','.join(STATEMENTS)}, got {args.only!r}")
+        unknown = [s for s in only if s not in STATEMENTS]
+        parser.error(f"argument --only: choose among {','.join(STATEMENTS)}, got {args.only!r}"
+                     + (f" ({', '.join(map(repr, unknown))} unknown)" if unknown else ""))
+    if only is not None and len(set(only)) != len(only):
+        parser.error(f"argument --only: name each statement once, got {args.only!r}")
+    try:
+        out = check_out_dir(args.out, "--out", "python -m proofs_check")
+    except (TypeError, ValueError) as err:
+        parser.error(str(err))
+    problem = _writable_dir(out)
+    if problem:
+        parser.error(f"argument --out: must be a directory we can write into, got {args.out!r}, where {problem}")
+    return args, only
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, only = parse_args(argv)
 
     print(f"proofs_check: --examples {args.examples} per claim, seed {args.seed}")
     results = []

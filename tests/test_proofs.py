@@ -2,8 +2,10 @@
 known violating input."""
 import json
 import math
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -359,3 +361,86 @@ def test_cli_exit_status_follows_paper_claims(monkeypatch, tmp_path, capsys, pap
     assert ("A PAPER CLAIM FAILS" in printed) == paper and "counterexample: {'K': [[0.0]]}" in printed
     saved = json.loads((tmp_path / "results.json").read_text())["results"]
     assert saved["paper_claims_hold"] is (not paper) and saved["all_claims_hold"] is False
+
+
+# ---- the command line validates every option before any check runs --------------------------------------------
+
+def _cli(*args):
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "proofs_check", *args], capture_output=True, text=True, timeout=120)
+    return proc, time.perf_counter() - start
+
+
+@pytest.mark.parametrize("where", ["file", "below_file"])
+def test_cli_rejects_a_file_as_out_before_running_any_check(tmp_path, where):
+    existing = tmp_path / "taken.txt"
+    existing.write_text("keep me")
+    out = existing if where == "file" else existing / "proofs"
+    proc, seconds = _cli("--examples", "3", "--worlds-per-family", "2", "--out", str(out))
+    # Before: every check ran (about 30 s at the defaults) and then write_results died with a traceback.
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr == (f"python -m proofs_check: error: The '--out' parameter of python -m proofs_check must be "
+                           f"a directory (or a path that can become one). Got {str(out)!r}, where {str(existing)!r} "
+                           f"is a file instead.\n")
+    assert proc.stdout == ""  # not even the header line: nothing ran
+    assert existing.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["taken.txt"]
+    assert seconds < 20
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--examples", "-5"], "argument --examples: must be >= 1, got -5"),
+    (["--examples", "many"], "argument --examples: invalid int value: 'many'"),
+    (["--seed", "-1"], "argument --seed: must be >= 0, got -1"),
+    (["--worlds-per-family", "0"], "argument --worlds-per-family: must be >= 1, got 0"),
+    (["--only", "7"], "argument --only: choose among 1,2,3,4,5,6, got '7' ('7' unknown)"),
+    (["--only", ","], "argument --only: choose among 1,2,3,4,5,6, got ','"),
+    (["--only", "1,3,1"], "argument --only: name each statement once, got '1,3,1'"),
+    (["--out", ""], "The '--out' parameter of python -m proofs_check must be a directory path. Got '' instead."),
+    (["--strict=yes"], "argument --strict: ignored explicit argument 'yes'"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_cli_usage_errors_exit_2_with_one_line(tmp_path, capsys, monkeypatch, argv, message):
+    import proofs_check.__main__ as cli
+
+    monkeypatch.setattr(cli, "run_all", lambda *a, **k: pytest.fail("a check ran despite a usage error"))
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--out", str(out), *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr()
+    assert err.err == f"python -m proofs_check: error: {message}\n" and err.out == ""
+    assert not out.exists()
+
+
+def test_cli_usage_error_in_a_subprocess_is_one_line_and_quick(tmp_path):
+    proc, seconds = _cli("--only", "1,9", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "python -m proofs_check: error: argument --only: choose among 1,2,3,4,5,6, got '1,9' " \
+                          "('9' unknown)\n"
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists() and seconds < 20
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")
+def test_cli_rejects_an_out_it_cannot_write(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        proc, _ = _cli("--out", str(locked / "proofs"))
+    finally:
+        locked.chmod(0o700)
+    assert proc.returncode == 2 and f"{str(locked)!r} is not writable" in proc.stderr
+
+
+def test_run_all_validates_everything_before_running(monkeypatch):
+    from proofs_check import f1 as f1_module
+
+    monkeypatch.setattr(f1_module, "check", lambda *a, **k: pytest.fail("statement 1 ran before validation"))
+    # Before: statement 1 ran first, then rarity.check rejected per_family.
+    with pytest.raises(ValueError, match="The 'per_family' parameter of run_all must be >= 1. Got 0 instead."):
+        run_all(examples=2, per_family=0, only=("1", "4"))
+    with pytest.raises(ValueError, match="The 'seed' parameter of run_all must be >= 0. Got -1 instead."):
+        run_all(examples=2, seed=-1, only=("1",))
+    # A bare string is one statement name, not a sequence of characters (before: "12" ran statements 1 and 2).
+    with pytest.raises(ValueError, match=r"'only' parameter of run_all .* Got \['12'\]"):
+        run_all(only="12")

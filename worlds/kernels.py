@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import as_square
+from platonic_core.checks import check_real, fail, param
+
+from ._checks import _numeric_array, check_joint
 
 
 def pmi_kernel(P) -> np.ndarray:
@@ -13,16 +15,13 @@ def pmi_kernel(P) -> np.ndarray:
     p and p' are P's row and column marginals (equal for a symmetric P_coor). Entries where P = 0 are -inf,
     never clipped. Dense or sparse input; dense (N, N) output.
     """
-    p = as_square(P, "P", "pmi_kernel")
-    total = float(p.sum())
-    if abs(total - 1.0) > 1e-8:
-        raise ValueError(f"The 'P' parameter of pmi_kernel must sum to 1 (a joint distribution). Got {total!r}.")
+    p = check_joint(P, "P", "pmi_kernel")
     rows = np.asarray(p.sum(axis=1)).ravel()
     cols = np.asarray(p.sum(axis=0)).ravel()
     empty = np.flatnonzero((rows == 0) | (cols == 0))
     if empty.size:
-        raise ValueError(f"The 'P' parameter of pmi_kernel has states with zero marginal probability "
-                         f"(PMI undefined): {empty[:10].tolist()}. Drop them first.")
+        fail(param("P", "pmi_kernel"), "have no state with zero marginal probability (PMI undefined there; drop "
+             "them first)", f"states {empty[:10].tolist()}{'...' if empty.size > 10 else ''}")
     dense = p.toarray() if sp.issparse(p) else p
     with np.errstate(divide="ignore"):
         return np.log(dense) - np.log(rows)[:, None] - np.log(cols)[None, :]
@@ -37,20 +36,22 @@ def min_shift(K, tol: float | None = None) -> float:
 
     K: (N, N) symmetric, real; tol: eigenvalue tolerance (default 1e-9 * N * max|K|).
     """
-    k = np.asarray(K, dtype=np.float64)
+    k = _numeric_array(K, "K", "min_shift")
     if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] == 0:
-        raise ValueError(f"The 'K' parameter of min_shift must be a non-empty square matrix. Got shape {k.shape}.")
+        fail(param("K", "min_shift"), "be a non-empty square matrix", f"shape {k.shape}")
     if np.isnan(k).any():
-        raise ValueError("The 'K' parameter of min_shift must not contain NaN.")
+        fail(param("K", "min_shift"), "not contain NaN", f"{int(np.isnan(k).sum())} NaN entries")
+    if tol is not None:
+        tol = check_real(tol, "tol", "min_shift", low=0)
     if np.isinf(k).any():
         return float("inf")
     if not np.allclose(k, k.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(k).max())):
-        raise ValueError("The 'K' parameter of min_shift must be symmetric.")
+        fail(param("K", "min_shift"), "be symmetric", f"max |K - K^T| = {np.abs(k - k.T).max():.3g}")
     k = (k + k.T) / 2
     n = k.shape[0]
     if n == 1:
         return float(-k[0, 0])
-    tol = 1e-9 * n * max(1.0, np.abs(k).max()) if tol is None else float(tol)
+    tol = 1e-9 * n * max(1.0, np.abs(k).max()) if tol is None else tol
     basis = _complement_of_ones(n)
     one = np.full(n, 1 / np.sqrt(n))
     a = one @ k @ one

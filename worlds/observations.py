@@ -13,9 +13,9 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from platonic_core.checks import check_int, check_prob
+from platonic_core.checks import check_bool, check_int, check_prob, fail, param
 
-from ._checks import as_square, check_row_stochastic
+from ._checks import _numeric_array, check_cooccurrence, check_row_stochastic, check_seed, check_sizes
 
 OBSERVATIONS: dict[str, Callable[..., "Observation"]] = {}
 
@@ -53,34 +53,51 @@ class Observation:
     def pushforward(self, P_coor, window: int | None = None, include_self: bool = True) -> np.ndarray:
         """Exact cooccurrence over X (N_x, N_x) from the world's P_coor (N_z, N_z).
 
-        For a deterministic map this is O^T P_coor O. For a noisy channel with include_self=True the d = 0 part
-        of P_coor, D / (2W+1), must map to diag(p_X) / (2W+1) instead of O^T D O / (2W+1), so `window` is needed.
+        P_coor must be a cooccurrence matrix over the observation's n_states: square, finite, non-negative,
+        symmetric within 1e-12 and summing to 1 within 1e-8 (dense or sparse). For a deterministic map this is
+        O^T P_coor O. For a noisy channel with include_self=True the d = 0 part of P_coor, D / (2W+1), must map
+        to diag(p_X) / (2W+1) instead of O^T D O / (2W+1), so `window` is needed (the W that P_coor was computed
+        with: its diagonal must then hold at least pi / (2W+1)).
         """
-        p = as_square(P_coor, "P_coor", f"{type(self).__name__}.pushforward")
-        if p.shape[0] != self.n_states:
-            raise ValueError(f"The 'P_coor' parameter of {type(self).__name__}.pushforward must be "
-                             f"{self.n_states} x {self.n_states} (the observation's n_states). Got {p.shape}.")
+        owner = f"{type(self).__name__}.pushforward"
+        include_self = check_bool(include_self, "include_self", owner)
+        w = None if window is None else check_int(window, "window", owner, low=0)
+        if w == 0 and not include_self:
+            fail(param("window", owner), "be >= 1 when include_self=False (no pairs are left)", w)
+        p = check_cooccurrence(P_coor, self.n_states, "P_coor", owner)
         p = p.toarray() if sp.issparse(p) else p
         o = self.matrix
         out = o.T @ p @ o
         if not self.deterministic and include_self:
-            if window is None:
-                raise ValueError(f"The 'window' parameter of {type(self).__name__}.pushforward is required for a "
-                                 "noisy channel with include_self=True (the d = 0 term is observed once).")
-            w = check_int(window, "window", f"{type(self).__name__}.pushforward", low=0)
+            if w is None:
+                raise ValueError(f"The 'window' parameter of {owner} is required for a noisy channel with "
+                                 "include_self=True (the d = 0 term is observed once; pass the W that P_coor was "
+                                 "computed with).")
             pi = p.sum(axis=1)
+            # The d = 0 term D / (2W+1) is part of P_coor's diagonal; every other term is non-negative.
+            short = pi / (2 * w + 1) - np.diag(p)
+            worst = int(np.argmax(short))
+            if short[worst] > 1e-9 * pi[worst] / (2 * w + 1) + 1e-15:
+                fail(param("P_coor", owner),
+                     f"hold at least pi / (2W+1) on its diagonal (the d = 0 term of a cooccurrence with W={w} and "
+                     f"include_self=True; was P_coor computed with another window, or without self pairs?)",
+                     f"P_coor[{worst}, {worst}] = {float(p[worst, worst])!r} < pi[{worst}] / {2 * w + 1} = "
+                     f"{float(pi[worst]) / (2 * w + 1)!r}")
             out = out + (np.diag(o.T @ pi) - o.T @ np.diag(pi) @ o) / (2 * w + 1)
         return (out + out.T) / 2
 
     def observe(self, trajectory, seed: int | None = 0) -> np.ndarray:
-        """Observed value indices (T,) for a trajectory of state indices (T,)."""
+        """Observed value indices (T,) for a trajectory of state indices (T,).
+
+        seed (noisy channels): an int >= 0 (same seed, same observations) or None (fresh OS entropy)."""
+        owner = f"{type(self).__name__}.observe"
         z = np.asarray(trajectory)
         if z.ndim != 1 or z.size == 0 or not np.issubdtype(z.dtype, np.integer):
-            raise ValueError(f"The 'trajectory' parameter of {type(self).__name__}.observe must be a non-empty 1-D "
-                             f"integer array. Got dtype {z.dtype}, shape {z.shape}.")
+            fail(param("trajectory", owner), "be a non-empty 1-D integer array", f"dtype {z.dtype}, shape {z.shape}")
         if z.min() < 0 or z.max() >= self.n_states:
-            raise ValueError(f"The 'trajectory' parameter of {type(self).__name__}.observe must hold states in "
-                             f"[0, {self.n_states - 1}]. Got range [{z.min()}, {z.max()}].")
+            fail(param("trajectory", owner), f"hold states in [0, {self.n_states - 1}]",
+                 f"range [{z.min()}, {z.max()}]")
+        seed = check_seed(seed, "seed", owner, allow_none=True)
         if self.deterministic:
             return self.matrix.argmax(axis=1)[z]
         cdf = np.cumsum(self.matrix, axis=1)
@@ -100,6 +117,7 @@ class Permutation(Observation):
 
     def __init__(self, n_states: int, seed: int = 0):
         n = check_int(n_states, "n_states", "Permutation", low=1)
+        seed = check_seed(seed, "seed", "Permutation")
         self.perm = np.random.default_rng(seed).permutation(n)
         self.matrix = _deterministic_matrix(self.perm, n)
 
@@ -111,12 +129,20 @@ class VectorCode(Observation):
     def __init__(self, n_states: int, dim: int = 16, seed: int = 0):
         n = check_int(n_states, "n_states", "VectorCode", low=1)
         d = check_int(dim, "dim", "VectorCode", low=1)
+        seed = check_seed(seed, "seed", "VectorCode")
         self.vectors = np.random.default_rng(seed).standard_normal((n, d)) / np.sqrt(d)
         self.matrix = np.eye(n)
 
     def encode(self, values) -> np.ndarray:
-        """The vectors (T, dim) of observed values (T,)."""
-        return self.vectors[np.asarray(values)]
+        """The vectors (..., dim) of observed values (...,), integers in [0, n_obs - 1]."""
+        v = np.asarray(values)
+        if v.size == 0 or not np.issubdtype(v.dtype, np.integer):
+            fail(param("values", "VectorCode.encode"), "be a non-empty integer array",
+                 f"dtype {v.dtype}, shape {v.shape}")
+        if v.min() < 0 or v.max() >= self.n_obs:
+            fail(param("values", "VectorCode.encode"), f"hold values in [0, {self.n_obs - 1}]",
+                 f"range [{v.min()}, {v.max()}]")
+        return self.vectors[v]
 
 
 @register_observation("token")
@@ -133,6 +159,10 @@ class TokenCode(Observation):
         if vocab ** length < n:
             raise ValueError(f"The 'length' and 'vocab_size' parameters of TokenCode must give at least n_states="
                              f"{n} distinct strings. Got {vocab}^{length} = {vocab ** length}.")
+        if vocab ** length >= 2 ** 63:  # the codes are drawn as int64 from range(vocab ** length)
+            fail(param("length", "TokenCode"), f"keep vocab_size^length below 2^63 (vocab_size={vocab})",
+                 f"{length} ({vocab}^{length} = {vocab ** length})")
+        seed = check_seed(seed, "seed", "TokenCode")
         rng = np.random.default_rng(seed)
         codes = rng.choice(vocab ** length, size=n, replace=False)
         self.token_ids = np.stack([(codes // vocab ** i) % vocab for i in range(length)], axis=1)
@@ -151,6 +181,8 @@ class Merge(Observation):
         if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(f"The 'labels' parameter of Merge must be a non-empty 1-D integer array. "
                              f"Got dtype {labels.dtype}, shape {labels.shape}.")
+        if n_states is not None:
+            n_states = check_int(n_states, "n_states", "Merge", low=1)
         if n_states is not None and labels.size != n_states:
             raise ValueError(f"The 'labels' parameter of Merge must have one label per state (n_states={n_states})."
                              f" Got {labels.size} labels.")
@@ -163,7 +195,7 @@ class DropFactor(Merge):
     """Lossy, for product worlds: observe every factor but `drop` (e.g. shape only, colour dropped)."""
 
     def __init__(self, factor_sizes: tuple[int, ...], drop: int = 1):
-        sizes = tuple(check_int(s, "factor_sizes", "DropFactor", low=1) for s in factor_sizes)
+        sizes = check_sizes(factor_sizes, "factor_sizes", "DropFactor", low=1)
         if len(sizes) < 2:
             raise ValueError(f"The 'factor_sizes' parameter of DropFactor must name at least 2 factors. Got {sizes}.")
         drop = check_int(drop, "drop", "DropFactor", low=0, high=len(sizes) - 1)
@@ -191,6 +223,8 @@ class NoisyChannel(Observation):
         else:
             m = _as_channel(channel)
             check_row_stochastic(m, "channel", "NoisyChannel")
+            if n_states is not None:
+                n_states = check_int(n_states, "n_states", "NoisyChannel", low=1)
             if n_states is not None and m.shape[0] != n_states:
                 raise ValueError(f"The 'channel' parameter of NoisyChannel must have n_states={n_states} rows. "
                                  f"Got {m.shape[0]}.")
@@ -198,7 +232,7 @@ class NoisyChannel(Observation):
 
 
 def _as_channel(channel) -> np.ndarray:
-    m = np.asarray(channel, dtype=np.float64)
+    m = _numeric_array(channel, "channel", "NoisyChannel")
     if m.ndim != 2 or 0 in m.shape:
         raise ValueError(f"The 'channel' parameter of NoisyChannel must be a 2-D matrix. Got shape {m.shape}.")
     if not np.all(np.isfinite(m)) or np.any(m < 0):

@@ -4,35 +4,50 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from platonic_core.checks import check_int
+from platonic_core.checks import check_bool, check_int, fail, param
 
-from ._checks import as_square
+from ._checks import check_distribution, check_joint, check_seed
 from .kernels import pmi_kernel
+
+# trajectory_pairs refuses to build more pairs than this (2^30 pairs of int64: 16 GiB) rather than run out of
+# memory after a long time.
+MAX_PAIRS = 2 ** 30
 
 
 def trajectory_pairs(trajectory, window: int, include_self: bool = True) -> np.ndarray:
     """All ordered pairs (x_t, x_t') with 1 <= |t - t'| <= W (and t = t' if include_self): (M, 2) int array.
 
-    Both orders of every lagged pair are listed, so the pair counts estimate the symmetric P_coor.
+    Both orders of every lagged pair are listed, so the pair counts estimate the symmetric P_coor. Lags beyond the
+    trajectory's length give no pairs; at most MAX_PAIRS pairs are built.
     """
     x = _as_trajectory(trajectory, "trajectory_pairs")
     w = check_int(window, "window", "trajectory_pairs", low=0)
+    include_self = check_bool(include_self, "include_self", "trajectory_pairs")
     if w == 0 and not include_self:
-        raise ValueError("The 'window' parameter of trajectory_pairs must be >= 1 when include_self=False.")
-    parts = [np.stack([x, x], axis=1)] if include_self else []
-    for d in range(1, min(w, x.size - 1) + 1):
-        fwd = np.stack([x[:-d], x[d:]], axis=1)
-        parts += [fwd, fwd[:, ::-1]]
-    if not parts:
+        fail(param("window", "trajectory_pairs"), "be >= 1 when include_self=False (no pairs are left)", w)
+    lags = min(w, x.size - 1)
+    count = (x.size if include_self else 0) + lags * (2 * x.size - lags - 1)  # T + 2 sum_{d=1..L} (T - d)
+    if count == 0:
         raise ValueError(f"The 'trajectory' parameter of trajectory_pairs is too short (length {x.size}) to give "
                          f"pairs within window {w}.")
+    if count > MAX_PAIRS:
+        fail(param("window", "trajectory_pairs"),
+             f"give at most {MAX_PAIRS} pairs (16 GiB) with a trajectory of length {x.size}", f"{w} ({count} pairs)")
+    parts = [np.stack([x, x], axis=1)] if include_self else []
+    for d in range(1, lags + 1):
+        fwd = np.stack([x[:-d], x[d:]], axis=1)
+        parts += [fwd, fwd[:, ::-1]]
     return np.concatenate(parts)
 
 
 def exact_pairs(P_coor, n_pairs: int, seed: int | None = 0) -> np.ndarray:
-    """n_pairs i.i.d. draws (a, b) ~ P_coor: (n_pairs, 2) int array. The infinite-data limit of a trajectory."""
-    p = as_square(P_coor, "P_coor", "exact_pairs")
+    """n_pairs i.i.d. draws (a, b) ~ P_coor: (n_pairs, 2) int array. The infinite-data limit of a trajectory.
+
+    P_coor: a joint distribution (square, finite, non-negative, summing to 1 within 1e-8), dense or sparse.
+    seed: an int >= 0 or None (fresh OS entropy)."""
+    p = check_joint(P_coor, "P_coor", "exact_pairs")
     n = check_int(n_pairs, "n_pairs", "exact_pairs", low=1)
+    seed = check_seed(seed, "seed", "exact_pairs", allow_none=True)
     if sp.issparse(p):
         coo = p.tocoo()
         rows, cols, probs = coo.row, coo.col, coo.data
@@ -44,12 +59,15 @@ def exact_pairs(P_coor, n_pairs: int, seed: int | None = 0) -> np.ndarray:
 
 
 def negatives(marginal, n: int, seed: int | None = 0) -> np.ndarray:
-    """n i.i.d. draws from a marginal distribution (N,): (n,) int array."""
-    p = np.asarray(marginal, dtype=np.float64)
-    if p.ndim != 1 or p.size == 0 or not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError(f"The 'marginal' parameter of negatives must be a non-empty 1-D non-negative array. "
-                         f"Got shape {p.shape}.")
-    return _categorical(p, check_int(n, "n", "negatives", low=1), seed, "negatives")
+    """n i.i.d. draws from a marginal distribution (N,) (summing to 1 within 1e-8): (n,) int array.
+
+    seed: an int >= 0 or None (fresh OS entropy)."""
+    p = check_distribution(marginal, "marginal", "negatives")
+    if p.ndim != 1:
+        fail(param("marginal", "negatives"), "be 1-D", f"shape {p.shape}")
+    n = check_int(n, "n", "negatives", low=1)
+    seed = check_seed(seed, "seed", "negatives", allow_none=True)
+    return _categorical(p, n, seed, "negatives")
 
 
 def plugin_pmi(pairs, n_states: int, symmetric: bool = True) -> np.ndarray:
@@ -57,6 +75,7 @@ def plugin_pmi(pairs, n_states: int, symmetric: bool = True) -> np.ndarray:
 
     symmetric: count each pair in both orders (P_coor is symmetric), halving the estimator's variance.
     """
+    symmetric = check_bool(symmetric, "symmetric", "plugin_pmi")
     counts = _pair_counts(pairs, n_states, "plugin_pmi")
     if symmetric:
         counts = counts + counts.T
