@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from platonic_core.checks import check_int
+
 from . import geometry
 
 # Berlin & Kay's eleven basic colour terms plus nine common ones, all XKCD names ("grey" is XKCD's spelling).
@@ -19,15 +21,6 @@ BASIC_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "
                  "cyan", "magenta", "violet", "teal", "navy", "maroon", "olive", "lime", "beige")
 TEMPLATES = ("The color {}.", "This color is {}.", "The color of this thing is {}.")
 SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
-
-
-def _int(value, name: str, owner: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"The '{name}' parameter of {owner} must be an int. Got {type(value).__name__} instead.")
-    if value < low or (high is not None and value > high):
-        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"The '{name}' parameter of {owner} must be {rng}. Got {value!r} instead.")
-    return int(value)
 
 
 # ---------------------------------------------------------------------------------------------------- images
@@ -76,7 +69,7 @@ def skimage_photos() -> list[Path]:
 def quantise(rgb, levels: int) -> np.ndarray:
     """Colour-bin index of uint8 sRGB pixels (..., 3) on a levels^3 grid: r * levels^2 + g * levels + b, with
     channel bin floor(v * levels / 256). Output (...) int64 in [0, levels^3)."""
-    levels = _int(levels, "levels", "quantise", 1, 256)
+    levels = check_int(levels, "levels", "quantise", 1, 256)
     a = np.asarray(rgb)
     if a.dtype != np.uint8 or a.ndim < 1 or a.shape[-1] != 3:
         raise ValueError(f"The 'rgb' parameter of quantise must be a uint8 array (..., 3). "
@@ -87,7 +80,7 @@ def quantise(rgb, levels: int) -> np.ndarray:
 
 def bin_centres(levels: int) -> np.ndarray:
     """sRGB centre (levels^3, 3) in [0, 1] of every colour bin, in quantise's index order."""
-    levels = _int(levels, "levels", "bin_centres", 1, 256)
+    levels = check_int(levels, "levels", "bin_centres", 1, 256)
     c = (np.arange(levels) + 0.5) / levels
     r, g, b = np.meshgrid(c, c, c, indexing="ij")
     return np.stack([r.ravel(), g.ravel(), b.ravel()], axis=1)
@@ -95,7 +88,7 @@ def bin_centres(levels: int) -> np.ndarray:
 
 def disk_offsets(radius: int) -> np.ndarray:
     """All integer offsets (dy, dx) with 0 < dy^2 + dx^2 <= radius^2, shape (m, 2)."""
-    radius = _int(radius, "radius", "disk_offsets", 1)
+    radius = check_int(radius, "radius", "disk_offsets", 1)
     r = np.arange(-radius, radius + 1)
     dy, dx = np.meshgrid(r, r, indexing="ij")
     keep = (dy ** 2 + dx ** 2 <= radius ** 2) & ((dy != 0) | (dx != 0))
@@ -111,8 +104,8 @@ def sample_pixel_pairs(masks, n_pairs: int, radius: int = 4, seed: int = 0) -> n
     redrawn. Returns (n_pairs, 5) int64 rows [image, y0, x0, y1, x1]. Same seed, same pairs.
     """
     owner = "sample_pixel_pairs"
-    n_pairs = _int(n_pairs, "n_pairs", owner, 1)
-    seed = _int(seed, "seed", owner, 0)
+    n_pairs = check_int(n_pairs, "n_pairs", owner, 1)
+    seed = check_int(seed, "seed", owner, 0)
     offsets = disk_offsets(radius)
     masks = [np.asarray(m) for m in masks]
     if not masks:
@@ -188,7 +181,7 @@ def frequent_colours(counts, n_colours: int, min_count: int = 1) -> np.ndarray:
     c = np.asarray(counts, dtype=np.float64)
     if c.ndim != 2 or c.shape[0] != c.shape[1]:
         raise ValueError(f"The 'counts' parameter of {owner} must be square. Got shape {c.shape}.")
-    n_colours = _int(n_colours, "n_colours", owner, 2)
+    n_colours = check_int(n_colours, "n_colours", owner, 2)
     marg = c.sum(1)
     order = np.argsort(-marg, kind="stable")
     order = order[marg[order] >= max(min_count, 1e-300)][:n_colours]
@@ -279,7 +272,7 @@ def fit_to_reference(dist, reference, n_perm: int = 1000, seed: int = 0, dim: in
     if ref.ndim != 2 or ref.shape[1] != dim or d.shape != (len(ref), len(ref)):
         raise ValueError(f"The 'dist' (n, n) and 'reference' (n, {dim}) parameters of {owner} must match. "
                          f"Got {d.shape} and {ref.shape}.")
-    n_perm = _int(n_perm, "n_perm", owner, 1)
+    n_perm = check_int(n_perm, "n_perm", owner, 1)
     emb, s = geometry.smacof(d, dim, n_starts=n_starts, seed=seed)
     fit = geometry.umeyama(emb, ref)
     d_ref = geometry.pairwise_distances(ref)

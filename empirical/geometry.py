@@ -11,6 +11,8 @@ from typing import Callable
 
 import numpy as np
 
+from platonic_core.checks import check_int
+
 
 def _points(x, name: str, owner: str, min_rows: int = 2) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64)
@@ -37,14 +39,6 @@ def _square(d, name: str, owner: str, allow_inf: bool = False) -> np.ndarray:
     if (a[np.isfinite(a)] < 0).any():
         raise ValueError(f"The '{name}' parameter of {owner} must be non-negative. Got min {a.min()!r}.")
     return a
-
-
-def _int(value, name: str, owner: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"The '{name}' parameter of {owner} must be an int. Got {type(value).__name__} instead.")
-    if value < low:
-        raise ValueError(f"The '{name}' parameter of {owner} must be >= {low}. Got {value!r} instead.")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -149,7 +143,7 @@ def classical_mds(dist, dim: int = 3) -> np.ndarray:
     +inf entries are replaced by the largest finite distance (used only for starting SMACOF).
     """
     d = _square(dist, "dist", "classical_mds", allow_inf=True)
-    dim = _int(dim, "dim", "classical_mds", 1)
+    dim = check_int(dim, "dim", "classical_mds", 1)
     if dim > len(d):
         raise ValueError(f"The 'dim' parameter of classical_mds must be <= n = {len(d)}. Got {dim} instead.")
     d = np.where(np.isinf(d), d[np.isfinite(d)].max(), d)
@@ -184,10 +178,10 @@ def smacof(dist, dim: int = 3, n_starts: int = 16, seed: int = 0, max_iter: int 
     """
     owner = "smacof"
     d, w = _stress_inputs(dist, weights, owner)
-    dim = _int(dim, "dim", owner, 1)
-    n_starts = _int(n_starts, "n_starts", owner, 1)
-    max_iter = _int(max_iter, "max_iter", owner, 1)
-    seed = _int(seed, "seed", owner, 0)
+    dim = check_int(dim, "dim", owner, 1)
+    n_starts = check_int(n_starts, "n_starts", owner, 1)
+    max_iter = check_int(max_iter, "max_iter", owner, 1)
+    seed = check_int(seed, "seed", owner, 0)
     if dim > len(d):
         raise ValueError(f"The 'dim' parameter of {owner} must be <= n = {len(d)}. Got {dim} instead.")
     if not tol > 0:
@@ -257,8 +251,8 @@ def permutation_null(statistic: Callable[[np.ndarray], float], n: int, n_perm: i
     owner = "permutation_null"
     if not callable(statistic):
         raise TypeError(f"The 'statistic' parameter of {owner} must be callable. Got {type(statistic).__name__}.")
-    n = _int(n, "n", owner, 2)
-    n_perm = _int(n_perm, "n_perm", owner, 1)
-    seed = _int(seed, "seed", owner, 0)
+    n = check_int(n, "n", owner, 2)
+    n_perm = check_int(n_perm, "n_perm", owner, 1)
+    seed = check_int(seed, "seed", owner, 0)
     rng = np.random.default_rng(seed)
     return np.array([float(statistic(rng.permutation(n))) for _ in range(n_perm)])

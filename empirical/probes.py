@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from empirical.geometry import _int
+from platonic_core.checks import check_int
 
 FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -47,7 +47,7 @@ def fashion_mnist(split: str, n_per_class: int, seed: int = 0, root=FASHION_ROOT
     owner = "fashion_mnist"
     if split not in ("train", "test"):
         raise ValueError(f"The 'split' parameter of {owner} must be 'train' or 'test'. Got {split!r} instead.")
-    n_per_class = _int(n_per_class, "n_per_class", owner, 1)
+    n_per_class = check_int(n_per_class, "n_per_class", owner, 1)
     stem = "train" if split == "train" else "t10k"
     x = read_idx(Path(root) / f"{stem}-images-idx3-ubyte.gz")
     y = read_idx(Path(root) / f"{stem}-labels-idx1-ubyte.gz").astype(np.int64)
@@ -169,7 +169,7 @@ def linear_probe(train_x, train_y, test_x, test_y, l2_grid=(1e-3, 1e-2, 1e-1, 1.
     grid = [float(v) for v in l2_grid]
     if not grid or min(grid) <= 0:
         raise ValueError(f"The 'l2_grid' parameter of {owner} must hold positive values. Got {l2_grid!r}.")
-    n_folds = _int(n_folds, "n_folds", owner, 2)
+    n_folds = check_int(n_folds, "n_folds", owner, 2)
     k = int(max(ytr.max(), yte.max()) + 1)
     pred, train_pred, l2 = _fit_predict(xtr, ytr, xte, k, grid, n_folds, seed)
     return {"accuracy": float(np.mean(pred == yte)), "train_accuracy": float(np.mean(train_pred == ytr)),
@@ -200,7 +200,7 @@ def cross_validated_probe(x, y, n_folds: int = 5, l2_grid=(1e-2, 1e-1, 1.0), see
     Returns {"accuracy", "n_folds", "chance"}."""
     owner = "cross_validated_probe"
     x, y = _check_xy(x, y, owner)
-    n_folds = _int(n_folds, "n_folds", owner, 2)
+    n_folds = check_int(n_folds, "n_folds", owner, 2)
     grid = [float(v) for v in l2_grid]
     if not grid or min(grid) <= 0:
         raise ValueError(f"The 'l2_grid' parameter of {owner} must hold positive values. Got {l2_grid!r}.")
@@ -222,7 +222,7 @@ def competence_bins(competence, n_bins: int) -> np.ndarray:
     groups of (nearly) equal size, bin 0 the least competent. Ties keep the given order."""
     c = np.asarray(competence, dtype=np.float64)
     owner = "competence_bins"
-    n_bins = _int(n_bins, "n_bins", owner, 1)
+    n_bins = check_int(n_bins, "n_bins", owner, 1)
     if c.ndim != 1 or not np.isfinite(c).all() or len(c) < n_bins:
         raise ValueError(f"The 'competence' parameter of {owner} must be finite (m,) with m >= n_bins = {n_bins}. "
                          f"Got shape {c.shape}.")

@@ -11,8 +11,7 @@ from platonic_core.checks import check_bool, check_choice, check_int, check_posi
 
 from .encoders import critic
 from .losses import binary_nce, info_nce, info_nce_negatives
-
-LOSSES = ("infonce", "nce")
+from .population import LOSSES
 
 
 class ContrastiveModule(pl.LightningModule):

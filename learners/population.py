@@ -23,7 +23,7 @@ from worlds import pmi_kernel
 from ._blas import single_thread_blas
 from ._checks import check_cooccurrence
 
-LOSSES = ("infonce", "nce")
+LOSSES = ("infonce", "nce")  # the training losses of learners (fit, ContrastiveModule, population_optimum)
 
 
 @dataclass

@@ -85,6 +85,25 @@ def check_choice(value, name: str, owner: str, choices):
     return value
 
 
+def check_subset(values, name: str, owner: str, choices) -> list:
+    """A non-empty list of distinct members of `choices`, in the given order."""
+    if not isinstance(values, (list, tuple)) or not values:
+        fail(param(name, owner), f"be a non-empty list of {', '.join(map(str, choices))}", repr(values))
+    for v in values:
+        if v not in choices:
+            fail(param(name, owner), f"hold only {', '.join(map(str, choices))}", f"{v!r} in {list(values)!r}")
+    if len(set(values)) < len(values):
+        fail(param(name, owner), "hold distinct items", repr(list(values)))
+    return list(values)
+
+
+def check_ints(values, name: str, owner: str, low: int | None = None, high: int | None = None) -> list[int]:
+    """A non-empty list of ints, each in [low, high]."""
+    if not isinstance(values, (list, tuple)) or not values:
+        fail(param(name, owner), "be a non-empty list of ints", repr(values))
+    return [check_int(v, f"{name}[{i}]", owner, low, high) for i, v in enumerate(values)]
+
+
 def check_out_dir(value, name: str, owner: str) -> Path:
     """A directory to write into: it may not exist yet, but no part of the path may be a file."""
     if not isinstance(value, (str, Path)) or not str(value):

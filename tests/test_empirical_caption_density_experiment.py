@@ -9,8 +9,9 @@ from empirical import run
 def test_caption_density_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("PLATONIC_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "cd"
-    argv = ["caption_density", "--out", str(out), "--models", "efficientnet_lite0", "minilm_l6", "--n-samples", "16",
-            "--k", "3", "--permutations", "3", "--device", "cpu", "--cache-dir", str(tmp_path / "features")]
+    argv = ["caption_density", "--out", str(out), "--set", "vision_models=efficientnet_lite0", "--set",
+            "language_models=minilm_l6", "--set", "n_samples=16", "--set", "k=3", "--set", "n_perm=3", "--set",
+            "device=cpu", "--set", f"cache_dir={tmp_path / 'features'}", "--quiet"]
     assert run.main(argv) == 0
     res = json.loads((out / "results.json").read_text())["results"]
     assert res["vision_models"] == ["efficientnet_lite0"] and res["language_models"] == ["minilm_l6"]
@@ -34,11 +35,12 @@ def test_caption_density_end_to_end(tmp_path, monkeypatch):
     assert again["datasets"] == res["datasets"]
 
 
-def test_caption_density_needs_both_modalities(tmp_path):
-    with pytest.raises(ValueError, match="at least one vision and one language model"):
-        run.main(["caption_density", "--out", str(tmp_path), "--models", "minilm_l6"])
-    with pytest.raises(ValueError, match="'datasets' option.*subset"):
-        run.main(["caption_density", "--out", str(tmp_path), "--opt", "datasets=coco"])
+def test_caption_density_rejects_bad_settings(tmp_path, capsys):
+    for setting, message in (("vision_models=minilm_l6", "must list vision models only"),
+                             ("datasets=coco", "'datasets' parameter of caption_density must hold only openclipart")):
+        with pytest.raises(SystemExit) as exit_:
+            run.main(["caption_density", "--out", str(tmp_path), "--set", setting])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -46,7 +48,7 @@ def test_caption_density_full_run(tmp_path):
     """The default run: every openclipart image with a >= 5-word description and every Tux Paint photo, three
     EfficientNet-Lite models x four language models."""
     out = tmp_path / "cd"
-    assert run.main(["caption_density", "--out", str(out), "--device", "cpu"]) == 0
+    assert run.main(["caption_density", "--out", str(out), "--set", "device=cpu"]) == 0
     res = json.loads((out / "results.json").read_text())["results"]
     for which in ("openclipart", "tuxpaint"):
         d = res["datasets"][which]

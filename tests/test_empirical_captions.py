@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from empirical import caption_density as cd
+from empirical import captions as cd
 
 SVG = """<?xml version="1.0"?>
 <svg xmlns="http://www.w3.org/2000/svg" xmlns:cc="http://web.resource.org/cc/"

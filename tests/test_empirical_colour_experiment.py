@@ -8,13 +8,13 @@ from empirical import run
 
 def test_colour_experiment_end_to_end(tmp_path):
     out = tmp_path / "colour"
-    argv = ["colour", "--out", str(out), "--models", "minilm_l6", "--device", "cpu",
-            "--opt", "sources=foolbox,skimage", "--opt", "max_photos=8", "--opt", "n_pairs=20000",
-            "--opt", "n_colours=16", "--opt", "n_starts=2", "--opt", "words=red,green,blue,yellow,black,white,grey,"
-            "orange,purple,brown"]
+    argv = ["colour", "--out", str(out), "--set", "language_models=minilm_l6", "--set", "device=cpu",
+            "--set", "sources=foolbox,skimage", "--set", "max_photos=8", "--set", "n_pairs=20000",
+            "--set", "n_colours=16", "--set", "n_starts=2", "--set", "words=red,green,blue,yellow,black,white,grey,"
+            "orange,purple,brown", "--quiet"]
     assert run.main(argv) == 0
     res = json.loads((out / "results.json").read_text())
-    assert res["seed"] == 0 and res["config"]["options"]["n_colours"] == 16
+    assert res["seed"] == 0 and res["config"]["n_colours"] == 16
     reps = res["results"]["representations"]
     assert set(reps) == {"pixel_cooccurrence", "minilm_l6"}
     vis = reps["pixel_cooccurrence"]
@@ -33,18 +33,20 @@ def test_colour_experiment_end_to_end(tmp_path):
     assert again["minilm_l6"]["null_q95"] == lm["null_q95"]
 
 
-def test_colour_experiment_rejects_unknown_options(tmp_path):
-    with pytest.raises(ValueError, match="Unknown option\\(s\\) \\['nope'\\]"):
-        run.main(["colour", "--out", str(tmp_path), "--opt", "nope=1"])
-    with pytest.raises(ValueError, match="'sources' option.*subset"):
-        run.main(["colour", "--out", str(tmp_path), "--opt", "sources=flickr"])
+def test_colour_experiment_rejects_bad_settings(tmp_path, capsys):
+    for setting, message in (("nope=1", "Got 'nope' instead"),
+                             ("sources=flickr", "The 'sources' parameter of colour must hold only tuxpaint"),
+                             ("words=red,notacolour", "notacolour")):
+        with pytest.raises(SystemExit) as exit_:
+            run.main(["colour", "--out", str(tmp_path), "--set", setting])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_colour_full_run(tmp_path):
     """The default run: 300,000 pixel pairs on all photos, 64 colours, three language models."""
     out = tmp_path / "colour"
-    assert run.main(["colour", "--out", str(out), "--device", "cpu"]) == 0
+    assert run.main(["colour", "--out", str(out), "--set", "device=cpu"]) == 0
     reps = json.loads((out / "results.json").read_text())["results"]["representations"]
     assert set(reps) == {"pixel_cooccurrence", "minilm_l6", "mpnet_base", "smollm2_135m"}
     vis = reps["pixel_cooccurrence"]

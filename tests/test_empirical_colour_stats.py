@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from empirical import colour as C
+from empirical import colour_stats as C
 from empirical import geometry as G
 
 

@@ -1,51 +1,30 @@
-"""The experiment registry, the CLI, and an end-to-end cross_modal run on a small subset."""
+"""cross_modal end to end on a small subset: the results' schema and ranges, agreement with alignment on the
+cached features, and a rerun served from the cache."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import alignment
 from empirical import data, features, run
-from empirical.experiments import EXPERIMENTS, register_experiment
 
 VISION = ["efficientnet_lite0", "vit_tiny_random"]
 LANGUAGE = ["minilm_l6", "smollm2_135m"]
 N = 32
 
 
-def test_help_lists_the_experiments():
-    out = subprocess.run([sys.executable, "-m", "empirical.run", "--help"], capture_output=True, text=True, check=True)
-    assert "cross_modal" in out.stdout and "bits-per-byte" in out.stdout
-    assert "cross_modal" in EXPERIMENTS and "--n-samples" in out.stdout
-
-
-def test_registry_rejects_bad_and_duplicate_names():
-    with pytest.raises(ValueError, match="'name' parameter of register_experiment must be an identifier"):
-        register_experiment("not a name")
-    with pytest.raises(ValueError, match="'cross_modal' is already registered"):
-        register_experiment("cross_modal")(lambda cfg: {})
-
-
-def test_cli_config_parses_lists_and_options(tmp_path):
-    args = run.parser().parse_args(["cross_modal", "--models", "a,b", "c", "--opt", "corpus_articles=2",
-                                    "--opt", "note=text", "--out", str(tmp_path)])
-    cfg = run.config(args)
-    assert cfg["models"] == ["a", "b", "c"] and cfg["options"] == {"corpus_articles": 2, "note": "text"}
-    assert (cfg["k"], cfg["seed"], cfg["metrics"], cfg["out"]) == (10, 0, ["mutual_knn"], tmp_path)
-    with pytest.raises(SystemExit):
-        run.parser().parse_args(["cross_modal", "--opt", "no_equals_sign"])
-
-
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cross_modal")
-    argv = ["cross_modal", "--models", *VISION, *LANGUAGE, "--n-samples", str(N), "--permutations", "5",
-            "--metrics", "mutual_knn", "cka", "--seed", "3", "--out", str(root / "out"),
-            "--cache-dir", str(root / "cache"), "--opt", "corpus_articles=2", "--opt", "corpus_chars=800"]
+    argv = ["cross_modal", "--set", f"vision_models={','.join(VISION)}", "--set",
+            f"language_models={','.join(LANGUAGE)}", "--set", f"n_samples={N}", "--set", "n_perm=5",
+            "--set", "metrics=mutual_knn,cka", "--seed", "3", "--out", str(root / "out"),
+            "--set", f"cache_dir={root / 'cache'}", "--set", "corpus_articles=2", "--set", "corpus_chars=800",
+            "--quiet"]
     assert run.main(argv) == 0
-    return root, argv, json.loads((root / "out" / "results.json").read_text())
+    saved = json.loads((root / "out" / "results.json").read_text())
+    assert saved["seed"] == 3 and saved["config"]["n_samples"] == N
+    return root, argv, saved["results"]
 
 
 def test_cross_modal_results_schema_and_ranges(small_run):
@@ -54,7 +33,7 @@ def test_cross_modal_results_schema_and_ranges(small_run):
                 "k"):
         assert key in res, key
     assert res["vision_models"] == VISION and res["language_models"] == LANGUAGE
-    assert (res["n_samples"], res["k"], res["seed"]) == (N, 10, 3)
+    assert (res["n_samples"], res["k"]) == (N, 10)
     layers = {"efficientnet_lite0": 17, "vit_tiny_random": 13, "minilm_l6": 7, "smollm2_135m": 31}
     for metric in ("mutual_knn", "cka"):
         s = np.array(res["scores"][metric])
@@ -96,15 +75,31 @@ def test_cross_modal_rerun_is_identical_and_served_from_cache(small_run, monkeyp
 
     monkeypatch.setattr(features, "extract", boom)
     assert run.main(argv) == 0
-    again = json.loads((root / "out" / "results.json").read_text())
+    again = json.loads((root / "out" / "results.json").read_text())["results"]
     for key in ("scores", "best_layers", "null", "bits_per_byte", "bits_per_byte_captions"):
         assert again[key] == res[key]
 
 
-def test_cross_modal_needs_both_modalities(tmp_path):
-    with pytest.raises(ValueError, match="at least one vision and one language model"):
-        EXPERIMENTS["cross_modal"]({"models": ["resnet18_random"], "out": tmp_path})
-    with pytest.raises(ValueError, match="'metrics' option must name metrics"):
-        EXPERIMENTS["cross_modal"]({"models": VISION + LANGUAGE, "metrics": ["nope"], "out": tmp_path})
-    with pytest.raises(ValueError, match="Unknown --opt keys for cross_modal"):
-        EXPERIMENTS["cross_modal"]({"models": VISION + LANGUAGE, "options": {"typo": 1}, "out": tmp_path})
+@pytest.mark.parametrize("setting, message", [
+    ("vision_models=minilm_l6", "The 'vision_models' parameter of cross_modal must list vision models only"),
+    ("language_models=nosuch", "Unknown model 'nosuch'"),
+    ("metrics=nope", "The 'metrics' parameter of cross_modal must hold only mutual_knn"),
+    ("k=0", "The 'k' parameter of cross_modal must be >= 1. Got 0"),
+    ("n_perm=1", "The 'n_perm' parameter of cross_modal must be 0 (no null) or >= 2. Got 1"),
+    ("n_samples=0", "The 'n_samples' parameter of cross_modal must be >= 4. Got 0"),
+    ("dataset=/nonexistent", "/nonexistent"),
+    ("batch_size=0", "The 'batch_size' parameter of cross_modal must be >= 1. Got 0"),
+    ("device=nosuch", "'device'"),
+])
+def test_cross_modal_rejects_bad_settings_before_loading_any_model(setting, message, tmp_path, capsys, monkeypatch):
+    from empirical import models
+
+    def boom(*a, **k):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(models, "load", boom)
+    with pytest.raises(SystemExit) as exit_:
+        run.main(["cross_modal", "--set", setting, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()

@@ -4,7 +4,7 @@ import gzip
 import numpy as np
 import pytest
 
-from empirical import vision_vision as vv
+from empirical import probes as vv
 
 
 def _write_idx(path, arr):

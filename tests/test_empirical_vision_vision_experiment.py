@@ -11,9 +11,9 @@ def test_vision_vision_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("PLATONIC_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "vv"
     models = ["efficientnet_lite0", "random:efficientnet_lite0", "resnet18_random"]
-    argv = ["vision_vision", "--out", str(out), "--models", *models, "--n-samples", "20", "--k", "3",
-            "--permutations", "3", "--device", "cpu", "--opt", "train_per_class=4", "--opt", "test_per_class=2",
-            "--opt", "n_bins=2"]
+    argv = ["vision_vision", "--out", str(out), "--set", f"models={','.join(models)}", "--set", "n_samples=20",
+            "--set", "k=3", "--set", "n_perm=3", "--set", "device=cpu", "--set", "train_per_class=4", "--set",
+            "test_per_class=2", "--set", "n_bins=2", "--quiet"]
     assert run.main(argv) == 0
     res = json.loads((out / "results.json").read_text())["results"]
     assert res["models"] == models and res["n_photos"] == 20
@@ -33,19 +33,21 @@ def test_vision_vision_end_to_end(tmp_path, monkeypatch):
     assert (out / "vision_vision.png").stat().st_size > 10_000
 
 
-def test_vision_vision_rejects_language_models_and_bad_options(tmp_path):
-    with pytest.raises(ValueError, match="at least two vision models"):
-        run.main(["vision_vision", "--out", str(tmp_path), "--models", "efficientnet_lite0", "minilm_l6"])
-    with pytest.raises(ValueError, match="'train_per_class' option.*>= 2"):
-        run.main(["vision_vision", "--out", str(tmp_path), "--opt", "train_per_class=1"])
+def test_vision_vision_rejects_language_models_and_bad_options(tmp_path, capsys):
+    for setting, message in (("models=efficientnet_lite0,minilm_l6", "must list vision models only"),
+                             ("models=efficientnet_lite0", "must list at least 2 model name(s)"),
+                             ("train_per_class=1", "The 'train_per_class' parameter of vision_vision must be >= 2")):
+        with pytest.raises(SystemExit) as exit_:
+            run.main(["vision_vision", "--out", str(tmp_path), "--set", setting])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_vision_vision_full_run(tmp_path):
     """The default six models (three pretrained, three random-initialised) on all Tux Paint photos."""
     out = tmp_path / "vv"
-    assert run.main(["vision_vision", "--out", str(out), "--device", "cpu", "--opt", "train_per_class=100",
-                     "--opt", "test_per_class=50"]) == 0
+    assert run.main(["vision_vision", "--out", str(out), "--set", "device=cpu", "--set", "train_per_class=100",
+                     "--set", "test_per_class=50"]) == 0
     res = json.loads((out / "results.json").read_text())["results"]
     acc = {m: p["fashion_mnist"]["accuracy"] for m, p in res["probes"].items()}
     pretrained = [acc[f"efficientnet_lite{i}"] for i in range(3)]

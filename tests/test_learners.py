@@ -298,14 +298,14 @@ def test_interrupted_training_resumes_to_the_same_numbers(small, tmp_path):
 def test_ddp_two_cpu_processes_match_single_process(tmp_path):
     """DDP through Lightning, 2 CPU processes (gloo): the global batch is split, the kernel quality is the same.
     Lightning relaunches the command per process, so DDP runs as `python -m learners`; the single run in-process."""
-    from learners.__main__ import main
+    from platonic_core import experiment
 
-    args = ["--world", "torus", "--dim", "16", "--max-steps", "200", "--batch-size", "256", "--lr", "0.02",
-            "--accelerator", "cpu"]
-    single = main([*args, "--devices", "1", "--run-dir", str(tmp_path / "single")])["learned"]["pearson_offdiag"]
+    settings = {"world": "torus", "dim": 16, "max_steps": 200, "batch_size": 256, "lr": 0.02, "accelerator": "cpu"}
+    single = experiment.run("fit", tmp_path / "single", quiet=True, devices=1, **settings)["learned"]["pearson_offdiag"]
+    args = [a for k, v in settings.items() for a in ("--set", f"{k}={v}")]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-m", "learners", *args, "--devices", "2", "--strategy", "ddp",
-                          "--run-dir", str(tmp_path / "ddp")], cwd=ROOT, env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "learners", *args, "--set", "devices=2", "--set", "strategy=ddp",
+                          "--out", str(tmp_path / "ddp")], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     run = json.loads((tmp_path / "ddp" / "results.json").read_text())

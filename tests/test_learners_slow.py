@@ -5,7 +5,7 @@ import torch
 
 import worlds
 from learners import fit
-from worlds.run import run_experiment
+from platonic_core.experiment import run as run_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +52,7 @@ def test_two_bijective_modalities_align(default_world):
 
 def test_learner_error_within_plugin_at_same_budget(tmp_path):
     """Finite pools of M exact pairs: the learner (full rank) is no worse than counting on the same pool."""
-    res = run_experiment("data", out=tmp_path, overrides={"budgets": [3000, 30000, 300000], "dims": [64]},
-                         quiet=True)
+    res = run_experiment("data", tmp_path, quiet=True, budgets=[3000, 30000, 300000], dims=[64])
     for row in res["by_budget"]:
         assert row["learner_rel_error_seen"] <= 1.0 * row["plugin_rel_error"], row
         assert row["learner_rel_error"] <= 1.0 * row["plugin_rel_error"], row
@@ -61,7 +60,7 @@ def test_learner_error_within_plugin_at_same_budget(tmp_path):
 
 def test_default_make_run(tmp_path):
     """`python -m worlds.run` as `make run` runs it: the convergence targets hold in its results."""
-    res = run_experiment(out=tmp_path, quiet=True)
+    res = run_experiment("convergence", tmp_path, quiet=True)
     for row in res["learners"]:
         assert row["learned_pearson_offdiag"] >= 0.99, row["loss"] + "/" + row["modality"]
     for cross in res["cross_modal"]:
@@ -70,6 +69,6 @@ def test_default_make_run(tmp_path):
 
 def test_lossy_learners_follow_the_prediction(tmp_path):
     """Deterministic merges and factor drops: the learned exp-PMI cosine is within 0.1 of sqrt(chi2_X / chi2_Z)."""
-    res = run_experiment("lossy", out=tmp_path, overrides={"noise": []}, quiet=True)
+    res = run_experiment("lossy", tmp_path, quiet=True, noise=[])
     for row in res["observations"]:
         assert abs(row["measured_cosine"] - row["predicted"]) < 0.1, row["observation"]

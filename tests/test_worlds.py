@@ -249,7 +249,7 @@ def test_chi2_keeps_precision_for_nearly_independent_pairs():
 
 
 def test_summary_reports_psd_ability_of_the_default_world():
-    from worlds.run import summarise
+    from worlds.summary import summarise
 
     s = summarise(worlds.make_world("torus"), 16)
     assert s["n_states"] == 64 and s["psd_able"] and s["n_negative_eigenvalues"] == 1

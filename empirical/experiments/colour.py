@@ -1,16 +1,11 @@
-"""Colour from cooccurrence (paper Fig. 8 / App. D): `python -m empirical.run colour`.
+"""colour: colour geometry from pixel and word cooccurrence matches CIELAB (Fig. 8).
 
 Vision: pixel colour cooccurrence on real photos (Tux Paint photo cut-outs with their alpha mask, foolbox's CIFAR-10,
 CIFAR-100 and ImageNet samples, scikit-image's colour photos) -> K_PMI among the most frequent RGB-grid colours ->
 dissimilarity -K + max K -> metric MDS to 3-D. Language: the colour words in three sentence templates, each sentence
-embedded (mean-pooled last hidden state, L2-normalised) and averaged over templates -> Euclidean dissimilarities ->
+embedded (mean-pooled hidden state, L2-normalised) and averaged over templates -> Euclidean dissimilarities ->
 MDS to 3-D. Both are aligned to CIELAB (Kabsch-Umeyama with reflection) and scored against a permutation baseline.
 For each language model every layer's raw fit is also reported, with the null of the maximum over layers.
-
-Options (`--opt KEY=VALUE`): levels (8), n_pairs (300000), radius (4), n_colours (64), sources
-("tuxpaint,foolbox,skimage"), max_photos (all), n_starts (16), words (the 20 BASIC_COLOURS, comma separated).
-`--models` lists the language models (default minilm_l6, mpnet_base, smollm2_135m); `--permutations` the baseline
-draws (at least 1000 is used for the colour fits, they are cheap).
 """
 from __future__ import annotations
 
@@ -18,33 +13,50 @@ from pathlib import Path
 
 import numpy as np
 
-from empirical.experiments import register_experiment
+from platonic_core import checks, runio
 
-DEFAULT_LMS = ["minilm_l6", "mpnet_base", "smollm2_135m"]
-DEFAULTS = {"levels": 8, "n_pairs": 300_000, "radius": 4, "n_colours": 64, "sources": "tuxpaint,foolbox,skimage",
-            "max_photos": None, "n_starts": 16, "words": None}
+from ._common import check_extraction, check_models
+
+DEFAULTS = {
+    "language_models": ["minilm_l6", "mpnet_base", "smollm2_135m"],
+    "sources": ["tuxpaint", "foolbox", "skimage"],  # photos for the pixel statistics
+    "max_photos": None,          # a seeded subset of each source (None: all)
+    "levels": 8,                 # RGB grid: levels per channel
+    "n_pairs": 300_000,          # pixel pairs drawn
+    "radius": 4,                 # pixels of a pair lie within this distance
+    "n_colours": 64,             # the most frequent colour bins kept
+    "words": [],                 # colour words (XKCD names); [] = the 20 basic colours
+    "n_starts": 16,              # MDS restarts
+    "n_perm": 1000,              # permutations of the baseline (the fits are cheap)
+    "device": "auto",            # auto: the GPU when present
+    "dtype": "float32",          # model weights: float32, bfloat16 or float16
+    "batch_size": 16,
+}
+TYPES = {"max_photos": int}
 SOURCES = ("tuxpaint", "foolbox", "skimage")
 
 
-def _options(cfg: dict) -> dict:
-    opts = dict(DEFAULTS)
-    unknown = sorted(set(cfg.get("options", {})) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"Unknown option(s) {unknown} for the colour experiment. Known: {sorted(DEFAULTS)}.")
-    opts.update(cfg.get("options", {}))
-    sources = [s for s in str(opts["sources"]).split(",") if s]
-    if not sources or set(sources) - set(SOURCES):
-        raise ValueError(f"The 'sources' option of colour must be a comma-separated subset of {SOURCES}. "
-                         f"Got {opts['sources']!r}.")
-    opts["sources"] = sources
-    if isinstance(opts["words"], str):
-        opts["words"] = [w.strip() for w in opts["words"].split(",") if w.strip()]
-    return opts
+def check(cfg: dict) -> None:
+    from empirical import colour_stats
+
+    check_models(cfg["language_models"], "language_models", "colour", "language", at_least=0)
+    checks.check_subset(cfg["sources"], "sources", "colour", SOURCES)
+    if cfg["max_photos"] is not None:
+        checks.check_int(cfg["max_photos"], "max_photos", "colour", 1)
+    checks.check_int(cfg["levels"], "levels", "colour", 2, 256)
+    checks.check_int(cfg["n_pairs"], "n_pairs", "colour", 1)
+    checks.check_int(cfg["radius"], "radius", "colour", 1)
+    checks.check_int(cfg["n_colours"], "n_colours", "colour", 4, cfg["levels"] ** 3)
+    checks.check_int(cfg["n_starts"], "n_starts", "colour", 1)
+    checks.check_int(cfg["n_perm"], "n_perm", "colour", 1)
+    if cfg["words"]:
+        colour_stats.colour_words(cfg["words"])  # unknown names are named
+    check_extraction(cfg, "colour")
 
 
 def photo_paths(sources, max_photos=None, seed: int = 0) -> list[Path]:
     """Image files for the pixel statistics, in a fixed order; max_photos keeps a seeded subset of each source."""
-    from empirical import colour
+    from empirical import colour_stats as colour
 
     out = []
     for src in sources:
@@ -67,7 +79,7 @@ def photo_paths(sources, max_photos=None, seed: int = 0) -> list[Path]:
 
 def vision_representation(paths, levels, n_pairs, radius, n_colours, seed):
     """(dissimilarity (k, k), sRGB centres (k, 3), info) of the n_colours most frequent colour bins."""
-    from empirical import colour
+    from empirical import colour_stats as colour
 
     loaded = [colour.load_rgba(p) for p in paths]
     counts = colour.colour_cooccurrence([x for x, _ in loaded], [m for _, m in loaded], levels=levels,
@@ -86,11 +98,12 @@ def vision_representation(paths, levels, n_pairs, radius, n_colours, seed):
 def word_embeddings(model_name, words, cfg) -> list[np.ndarray]:
     """Per layer, (n_words, D): each template sentence's mean-pooled embedding, L2-normalised, averaged over the
     templates (normalising first keeps a few huge activation dimensions of causal LMs from dominating)."""
-    from empirical import colour, features
+    from empirical import colour_stats as colour
+    from empirical import features
 
     sentences = [t.format(w) for w in words for t in colour.TEMPLATES]
-    layers = features.extract(model_name, sentences, batch_size=cfg.get("batch_size", 16),
-                              device=cfg.get("device", "auto"), dtype=cfg.get("dtype", "float32"))
+    layers = features.extract(model_name, sentences, batch_size=cfg["batch_size"], device=cfg["device"],
+                              dtype=cfg["dtype"])
     out = []
     for x in layers:
         x = x.double().numpy()
@@ -116,46 +129,38 @@ def layer_sweep(layers, reference, n_perm: int, seed: int) -> dict:
             "best_layer_null_q95": float(np.quantile(null, 0.95))}
 
 
-@register_experiment("colour")
-def run(cfg: dict) -> dict:
-    """Colour from pixel and word cooccurrence vs CIELAB (Fig. 8): MDS, Kabsch-Umeyama, permutation baseline."""
-    from empirical import colour, geometry
-    from platonic_core import runio
+def run(cfg: dict, out: Path):
+    from empirical import colour_stats as colour
+    from empirical import geometry
 
-    opts = _options(cfg)
-    seed = int(cfg.get("seed", 0))
-    out = Path(cfg.get("out") or "runs/colour")
-    n_perm = max(int(cfg.get("permutations", 1000)), 1000)
-    lms = cfg.get("models") or DEFAULT_LMS
-
-    paths = photo_paths(opts["sources"], opts["max_photos"], seed)
-    d_vis, rgb_vis, info = vision_representation(paths, opts["levels"], opts["n_pairs"], opts["radius"],
-                                                 opts["n_colours"], seed)
-    reps = {"pixel_cooccurrence": _fit(d_vis, rgb_vis, None, n_perm, seed, opts["n_starts"])}
+    seed, n_perm, n_starts = cfg["seed"], cfg["n_perm"], cfg["n_starts"]
+    paths = photo_paths(cfg["sources"], cfg["max_photos"], seed)
+    d_vis, rgb_vis, info = vision_representation(paths, cfg["levels"], cfg["n_pairs"], cfg["radius"],
+                                                 cfg["n_colours"], seed)
+    reps = {"pixel_cooccurrence": _fit(d_vis, rgb_vis, None, n_perm, seed, n_starts)}
     reps["pixel_cooccurrence"].update(info)
 
-    words, rgb_words = colour.colour_words(opts["words"] or colour.BASIC_COLOURS)
-    for name in lms:
+    words, rgb_words = colour.colour_words(cfg["words"] or colour.BASIC_COLOURS)
+    for name in cfg["language_models"]:
         layers = word_embeddings(name, words, cfg)
-        reps[name] = _fit(geometry.pairwise_distances(layers[-1]), rgb_words, words, n_perm, seed, opts["n_starts"])
+        reps[name] = _fit(geometry.pairwise_distances(layers[-1]), rgb_words, words, n_perm, seed, n_starts)
         reps[name].update(layer_sweep(layers, colour.cielab(rgb_words), n_perm, seed))
 
-    _plot(reps, out / "colour.png")
+    plots = _plot(reps, out)
     results = {
         "representations": {k: {kk: vv for kk, vv in v.items() if kk not in ("embedding", "reference", "rgb")}
                             for k, v in reps.items()},
-        "words": words, "language_models": list(lms), "n_permutations": n_perm,
-        "photo_sources": opts["sources"],
+        "words": words, "language_models": list(cfg["language_models"]), "n_perm": n_perm,
+        "photo_sources": cfg["sources"], "plots": plots,
     }
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in cfg.items()}
-    config["options"] = {k: v for k, v in opts.items()}
-    runio.write_json(out / "results.json", {"config": config, "seed": seed, "versions": runio.versions(),
-                                            "results": results})
-    return results
+    text = "\n".join(["Colour geometry vs CIELAB: distance correlation after MDS + Kabsch-Umeyama (null 95th pct.)"]
+                     + [f"  {k:>20}  {v['distance_correlation']:.3f}  (null {v['null_q95']:.3f})"
+                        for k, v in reps.items()])
+    return results, text
 
 
 def _fit(dist, rgb, labels, n_perm, seed, n_starts) -> dict:
-    from empirical import colour
+    from empirical import colour_stats as colour
 
     lab = colour.cielab(rgb)
     fit = colour.fit_to_reference(dist, lab, n_perm=n_perm, seed=seed, n_starts=n_starts)
@@ -165,13 +170,10 @@ def _fit(dist, rgb, labels, n_perm, seed, n_starts) -> dict:
     return out
 
 
-def _plot(reps: dict, path: Path) -> None:
-    """Fig. 8's three panels: CIELAB, pixel cooccurrence (aligned), the best-aligned language model (aligned);
-    a second figure colour_language.png shows every language model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _plot(reps: dict, out: Path) -> list[str]:
+    """Fig. 8's three panels: CIELAB, pixel cooccurrence (aligned), the best-aligned language model (aligned) in
+    colour.png; every language model in colour_language.png. Returns the file names."""
+    plt = runio.pyplot()
 
     vis = reps["pixel_cooccurrence"]
     langs = [k for k in reps if k != "pixel_cooccurrence"]
@@ -200,23 +202,16 @@ def _plot(reps: dict, path: Path) -> None:
     for i, (pts, rgb, title, labels) in enumerate(panels):
         panel(fig.add_subplot(1, len(panels), i + 1, projection="3d"), pts, rgb, title, labels)
     fig.suptitle("Colour representations aligned to CIELAB (Kabsch-Umeyama)", fontsize=10)
-    _save(fig, path)
-    if langs:
+    runio.save_figure(fig, out / "colour.png", dpi=110)
+    if not langs:
+        return ["colour.png"]
         fig = plt.figure(figsize=(4.2 * (len(langs) + 1), 4.4))
         ref = reps[langs[0]]
         panel(fig.add_subplot(1, len(langs) + 1, 1, projection="3d"), ref["reference"], ref["rgb"],
               "CIELAB of the colour words", ref["labels"])
         for i, name in enumerate(langs):
             r = reps[name]
-            panel(fig.add_subplot(1, len(langs) + 1, i + 2, projection="3d"), r["embedding"], r["rgb"],
-                  caption(name, r), r["labels"])
-        _save(fig, path.with_name("colour_language.png"))
-
-
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    from platonic_core import runio
-
-    runio.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
+        panel(fig.add_subplot(1, len(langs) + 1, i + 2, projection="3d"), r["embedding"], r["rgb"],
+              caption(name, r), r["labels"])
+    runio.save_figure(fig, out / "colour_language.png", dpi=110)
+    return ["colour.png", "colour_language.png"]

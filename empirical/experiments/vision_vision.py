@@ -1,121 +1,115 @@
-"""Vision-vision alignment vs competence (paper Fig. 2): `python -m empirical.run vision_vision`.
+"""vision_vision: vision models that solve more tasks align more with each other (Fig. 2).
 
 Competence of each vision model = the mean of two linear-probe accuracies on its pooled pre-logits features:
 Fashion-MNIST (Debian dataset-fashion-mnist; a class-balanced train subset, scored on a disjoint test subset) and
-foolbox's 20 CIFAR-10 samples (stratified 5-fold cross-validation: each image predicted by a probe not trained on it).
-Alignment: `alignment.layerwise` (best layer pair; mutual_knn with `--k`) between every two models on the Tux Paint
-photos. Models are split into competence bins (equal counts) and the mean alignment within each bin is reported.
-
-Options (`--opt KEY=VALUE`): train_per_class (200), test_per_class (100), cifar_folds (5), n_bins (2).
-`--n-samples` caps the Tux Paint photos (seeded subset; default all); `--permutations` > 0 adds a permutation null
-for every model pair.
+foolbox's 20 CIFAR-10 samples (stratified cross-validation: each image predicted by a probe not trained on it).
+Alignment: `alignment.layerwise` (best layer pair) between every two models on the Tux Paint photos (or `dataset`),
+with a permutation null per pair when n_perm > 0. Models are split into competence bins (equal counts) and the mean
+alignment within each bin is reported.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from empirical.experiments import register_experiment
+from platonic_core import checks, runio
 
-DEFAULT_MODELS = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "random:efficientnet_lite0",
-                  "resnet18_random", "vit_tiny_random"]
-DEFAULTS = {"train_per_class": 200, "test_per_class": 100, "cifar_folds": 5, "n_bins": 2}
+from ._common import check_extraction, check_k, check_models, check_null, dataset, extraction, metric_kwargs
+
+DEFAULTS = {
+    "models": ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "random:efficientnet_lite0",
+               "resnet18_random", "vit_tiny_random"],
+    "dataset": "tuxpaint",       # the images the models are aligned on
+    "n_samples": None,           # a seeded subset of them (None: all)
+    "metric": "mutual_knn",
+    "k": 10,
+    "n_perm": 100,               # permutations of the null of every pair (0: none)
+    "train_per_class": 200,      # Fashion-MNIST probe: training images per class ...
+    "test_per_class": 100,       # ... and test images per class
+    "cifar_folds": 5,            # cross-validation folds of the CIFAR-10 probe (20 images)
+    "n_bins": 2,                 # competence bins
+    "device": "auto",            # auto: the GPU when present
+    "dtype": "float32",          # model weights: float32, bfloat16 or float16
+    "batch_size": 16,
+    "cache_dir": None,           # feature cache (None: $PLATONIC_CACHE/features or ~/.cache/platonic/features)
+}
+TYPES = {"n_samples": int, "cache_dir": str}
 
 
-def _options(cfg: dict) -> dict:
-    opts = dict(DEFAULTS)
-    unknown = sorted(set(cfg.get("options", {})) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"Unknown option(s) {unknown} for vision_vision. Known: {sorted(DEFAULTS)}.")
-    opts.update(cfg.get("options", {}))
+def check(cfg: dict) -> None:
+    import alignment
+    from empirical import data
+
+    check_models(cfg["models"], "models", "vision_vision", "vision", at_least=2)
+    data.check_spec(cfg["dataset"])
+    checks.check_choice(cfg["metric"], "metric", "vision_vision", alignment.METRICS)
+    checks.check_int(cfg["k"], "k", "vision_vision", 1)
+    if cfg["n_samples"] is not None:
+        check_k(cfg["k"], checks.check_int(cfg["n_samples"], "n_samples", "vision_vision", 4), "vision_vision")
+    check_null(cfg, "vision_vision")
     for key, low in (("train_per_class", 2), ("test_per_class", 1), ("cifar_folds", 2), ("n_bins", 1)):
-        v = opts[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"The '{key}' option of vision_vision must be an int >= {low}. Got {v!r}.")
-    return opts
+        checks.check_int(cfg[key], key, "vision_vision", low)
+    check_extraction(cfg, "vision_vision")
 
 
 def fashion_dataset(split: str, n_per_class: int, seed: int):
-    """A Fashion-MNIST subset as a PairedDataset of PNG files (written once under the cache root), so that model
-    features go through the shared feature cache; captions are the class names. Returns (dataset, labels)."""
+    """A Fashion-MNIST subset as a PairedDataset of PNG files (written once under the cache root, whole or not at
+    all), so that model features go through the shared feature cache; captions are the class names.
+    Returns (dataset, labels)."""
     from PIL import Image
 
-    from empirical import data, models
-    from empirical import vision_vision as vv
+    from empirical import data, models, probes
 
-    x, y = vv.fashion_mnist(split, n_per_class, seed)
-    where = models.cache_root() / "datasets" / f"fashion-mnist-{split}-{n_per_class}-seed{seed}"
-    if not where.is_dir():  # written in a temporary folder and renamed: never half-written
-        where.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=where.parent, prefix=f".{where.name}."))
-        for i, img in enumerate(x):
-            Image.fromarray(img, "L").convert("RGB").save(tmp / f"{i:05d}.png")
-        try:
-            os.replace(tmp, where)
-        except OSError:  # a concurrent run won the race; its copy is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-    ds = data.PairedDataset(f"fashion-mnist-{split}-{n_per_class}-seed{seed}", tuple(f"{i:05d}" for i in range(len(x))),
+    x, y = probes.fashion_mnist(split, n_per_class, seed)
+    name = f"fashion-mnist-{split}-{n_per_class}-seed{seed}"
+    where = models.cache_root() / "datasets" / name
+    if not where.is_dir():
+        def fill(tmp):
+            for i, img in enumerate(x):
+                Image.fromarray(img, "L").convert("RGB").save(tmp / f"{i:05d}.png")
+        runio.publish_dir(where, fill)
+    ds = data.PairedDataset(name, tuple(f"{i:05d}" for i in range(len(x))),
                             tuple(where / f"{i:05d}.png" for i in range(len(x))),
-                            tuple(vv.FASHION_CLASSES[c] for c in y))
+                            tuple(probes.FASHION_CLASSES[c] for c in y))
     return ds, y
 
 
 def cifar_dataset():
     """foolbox's 20 CIFAR-10 samples as a PairedDataset; returns (dataset, labels)."""
-    from empirical import colour, data
-    from empirical import vision_vision as vv
+    from empirical import colour_stats, data, probes
 
-    paths = colour.foolbox_images("cifar10_")
-    labels = np.array([vv.label_from_name(p) for p in paths])
+    paths = colour_stats.foolbox_images("cifar10_")
+    labels = np.array([probes.label_from_name(p) for p in paths])
     ds = data.PairedDataset("foolbox-cifar10", tuple(p.stem for p in paths), tuple(paths),
                             tuple(str(c) for c in labels))
     return ds, labels
 
 
-@register_experiment("vision_vision")
-def run(cfg: dict) -> dict:
-    """Vision-vision alignment vs competence (Fig. 2): linear probes, alignment matrix, competence bins."""
+def run(cfg: dict, out: Path):
     import alignment
-    from empirical import data, features
-    from empirical import vision_vision as vv
-    from empirical.models import modality
-    from platonic_core import runio
+    from empirical import features, probes
 
-    opts = _options(cfg)
-    seed = int(cfg.get("seed", 0))
-    out = Path(cfg.get("out") or "runs/vision_vision")
-    metric = (cfg.get("metrics") or ["mutual_knn"])[0]
-    k = int(cfg.get("k", 10))
-    n_perm = int(cfg.get("permutations", 0))
-    names = cfg.get("models") or DEFAULT_MODELS
-    if len(names) < 2 or any(modality(m) != "vision" for m in names):
-        raise ValueError(f"vision_vision needs at least two vision models. Got {names!r}.")
-    kw = {"k": k} if metric.endswith("_knn") else {}
+    names, metric, seed, n_perm = cfg["models"], cfg["metric"], cfg["seed"], cfg["n_perm"]
+    kw = metric_kwargs(metric, cfg)
+    photos = dataset(cfg)
+    check_k(cfg["k"], len(photos), "vision_vision")
 
     def feats(name, ds):
-        return features.cached(name, ds, dtype=cfg.get("dtype", "float32"), device=cfg.get("device", "auto"),
-                               batch_size=cfg.get("batch_size", 16), cache_dir=cfg.get("cache_dir"),
-                               force=cfg.get("force", False))
+        return features.cached(name, ds, **extraction(cfg))
 
-    train, ytr = fashion_dataset("train", opts["train_per_class"], seed)
-    test, yte = fashion_dataset("test", opts["test_per_class"], seed)
+    train, ytr = fashion_dataset("train", cfg["train_per_class"], seed)
+    test, yte = fashion_dataset("test", cfg["test_per_class"], seed)
     cifar, ycf = cifar_dataset()
-    probes = {}
+    probe = {}
     for m in names:
         f = feats(m, train)[-1].double().numpy()
-        fashion = vv.linear_probe(f, ytr, feats(m, test)[-1].double().numpy(), yte, seed=seed)
-        cif = vv.cross_validated_probe(feats(m, cifar)[-1].double().numpy(), ycf, n_folds=opts["cifar_folds"],
-                                       seed=seed)
-        probes[m] = {"fashion_mnist": fashion, "cifar10": cif,
-                     "competence": float(np.mean([fashion["accuracy"], cif["accuracy"]]))}
+        fashion = probes.linear_probe(f, ytr, feats(m, test)[-1].double().numpy(), yte, seed=seed)
+        cif = probes.cross_validated_probe(feats(m, cifar)[-1].double().numpy(), ycf, n_folds=cfg["cifar_folds"],
+                                           seed=seed)
+        probe[m] = {"fashion_mnist": fashion, "cifar10": cif,
+                    "competence": float(np.mean([fashion["accuracy"], cif["accuracy"]]))}
 
-    photos = data.load(cfg.get("dataset") or "tuxpaint")
-    if cfg.get("n_samples"):
-        photos = photos.subset(cfg["n_samples"], seed)
     pf = {m: feats(m, photos) for m in names}
     n = len(names)
     matrix, layers = np.eye(n), [[None] * n for _ in range(n)]
@@ -128,35 +122,35 @@ def run(cfg: dict) -> dict:
             if null is not None:
                 c = alignment.calibrate(pf[names[i]], pf[names[j]], metric, n_perm=n_perm, seed=seed, **kw)
                 null[f"{names[i]}|{names[j]}"] = {"null_mean": c.null_mean, "null_std": c.null_std, "z": c.z}
-    competence = np.array([probes[m]["competence"] for m in names])
-    bins = vv.competence_bins(competence, min(opts["n_bins"], n))
-    per_bin = vv.intra_bin_alignment(matrix, bins)
+    competence = np.array([probe[m]["competence"] for m in names])
+    bins = probes.competence_bins(competence, min(cfg["n_bins"], n))
+    per_bin = probes.intra_bin_alignment(matrix, bins)
     for b in per_bin:
         b["models"] = [names[i] for i in b["models"]]
         b["mean_competence"] = float(competence[bins == b["bin"]].mean())
-    results = {"models": names, "metric": metric, "k": k, "n_photos": len(photos), "dataset": photos.name,
-               "probes": probes, "competence": competence.tolist(), "alignment": matrix.tolist(),
+    results = {"models": names, "metric": metric, "k": cfg["k"], "n_photos": len(photos), "dataset": photos.name,
+               "probes": probe, "competence": competence.tolist(), "alignment": matrix.tolist(),
                "best_layers": layers, "null": null, "bins": per_bin,
-               "chance": k / (len(photos) - 1) if metric.endswith("_knn") else None,
-               "probe_sizes": {"fashion_train": len(ytr), "fashion_test": len(yte), "cifar10": len(ycf)}}
-    _plot(results, out / "vision_vision.png")
-    config = {key: (str(val) if isinstance(val, Path) else val) for key, val in cfg.items()}
-    config["options"] = opts
-    runio.write_json(out / "results.json", {"config": config, "seed": seed, "versions": runio.versions(),
-                                            "results": results})
-    return results
+               "chance": cfg["k"] / (len(photos) - 1) if metric == "mutual_knn" else None,
+               "probe_sizes": {"fashion_train": len(ytr), "fashion_test": len(yte), "cifar10": len(ycf)},
+               "plots": ["vision_vision.png"]}
+    runio.save_figure(_plot(results), out / "vision_vision.png", dpi=110)
+    return results, _text(results)
 
 
-def _plot(res: dict, path: Path) -> None:
+def _text(res: dict) -> str:
+    lines = [f"Vision-vision alignment ({res['metric']}, best layer pair, {res['n_photos']} images of "
+             f"{res['dataset']}) and competence (mean probe accuracy)"]
+    lines += [f"  {m:>28}  competence {c:.3f}" for m, c in zip(res["models"], res["competence"])]
+    lines += [f"  bin {b['bin']} (competence {b['mean_competence']:.2f}, {b['n_pairs']} pairs): "
+              + (f"{b['mean']:.3f}" if b["mean"] is not None else "-") for b in res["bins"]]
+    return "\n".join(lines)
+
+
+def _plot(res: dict):
     """Heat map of the alignment matrix (models sorted by competence), intra-bin alignment per competence bin, and
     every pair's alignment against the lower competence of the two."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from platonic_core import runio
-
+    plt = runio.pyplot()
     names, comp = res["models"], np.array(res["competence"])
     a = np.array(res["alignment"])
     order = np.argsort(comp, kind="stable")
@@ -179,7 +173,7 @@ def _plot(res: dict, path: Path) -> None:
     axes[1].set_xticks(range(len(bins)), [f"bin {b['bin']}\ncompetence {b['mean_competence']:.2f}\n"
                                           f"({b['n_pairs']} pairs)" for b in bins], fontsize=7)
     if res["chance"] is not None:
-        axes[1].axhline(res["chance"], color="grey", ls=":", label="chance k/(N-1)")
+        axes[1].axhline(res["chance"], color="grey", ls=":", label="mutual_knn chance k/(N-1)")
         axes[1].legend(fontsize=7)
     axes[1].set_ylabel("mean alignment within bin")
     axes[1].set_title("Intra-bin alignment (models binned by competence)", fontsize=9)
@@ -188,5 +182,4 @@ def _plot(res: dict, path: Path) -> None:
     axes[2].set_xlabel("lower competence of the pair (mean probe accuracy)")
     axes[2].set_ylabel("pairwise alignment")
     axes[2].set_title("Pairs: alignment vs competence", fontsize=9)
-    runio.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
+    return fig

@@ -1,14 +1,44 @@
-"""Helpers shared by the experiments: cached fits under the run dir, kernel alignment, tables, plots."""
+"""Helpers shared by the simulation experiments: settings checks, cached fits under the run dir, kernel alignment,
+tables. Imports stay light: `fit` (Lightning) and `alignment` (torch) load on first use."""
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from ..fit import ConfigMismatch, fit
+from platonic_core import checks, runio
+from worlds import list_worlds, make_world
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+
+
+def check_world(cfg: dict, name: str, window_low: int = 0):
+    """Validate the settings every simulation shares (world, window, accelerator, and the learners' steps, lr,
+    batch_size where the experiment has them) and return the world, built from its name and the seed."""
+    checks.check_choice(cfg["world"], "world", name, list_worlds())
+    checks.check_int(cfg["window"], "window", name, window_low)
+    for key, low in (("steps", 1), ("batch_size", 2), ("k", 1), ("evals", 1), ("dim", 1)):
+        if key in cfg:
+            checks.check_int(cfg[key], key, name, low)
+    lrs = cfg.get("lr", {})
+    for key, lr in (lrs.items() if isinstance(lrs, dict) else [(None, lrs)]):
+        checks.check_positive(lr, "lr" if key is None else f"lr[{key!r}]", name)
+    if "accelerator" in cfg:
+        checks.check_choice(cfg["accelerator"], "accelerator", name, ACCELERATORS)
+    world = make_world(cfg["world"], seed=cfg["seed"])
+    if "k" in cfg:
+        checks.check_int(cfg["k"], "k", name, 1, world.n_states - 1, hint=f"[1, N-1] with N={world.n_states} states")
+    return world
+
+
+def check_fits(plan) -> None:
+    """Build the FitConfig of every planned fit ((key, observation, fit's keyword arguments) triples): each option
+    of `fit` is validated before any training starts."""
+    from ..fit import FitConfig
+
+    for _, _, kw in plan:
+        FitConfig(**kw)
 
 
 def scaled(n: int, scale: float, low: int = 1) -> int:
@@ -17,16 +47,15 @@ def scaled(n: int, scale: float, low: int = 1) -> int:
 
 
 def fit_in(out: Path, label: str, world, observation, fresh: bool, **kw):
-    """learners.fit with its checkpoints under out/fits/<label>-<hash of the arguments, world and observation>:
+    """learners.fit with its checkpoints under out/fits/<label>-<digest of the arguments, world and observation>:
     rerunning an interrupted experiment resumes each fit (a finished fit just reloads); another config gets another
     folder, and a folder whose saved config no longer matches (say, a changed default of fit) is retrained."""
-    h = hashlib.sha1(json.dumps(kw, sort_keys=True, default=str).encode())
-    transition = world.transition.toarray() if hasattr(world.transition, "toarray") else world.transition
-    for content in (transition, observation.matrix, getattr(observation, "vectors", None),
-                    getattr(observation, "token_ids", None)):
-        if content is not None:
-            h.update(np.ascontiguousarray(content).tobytes())
-    run_dir = Path(out) / "fits" / f"{label}-{h.hexdigest()[:8]}"
+    from ..fit import ConfigMismatch, fit
+
+    key = runio.digest(kw, world.transition.toarray() if hasattr(world.transition, "toarray") else world.transition,
+                       *(c for c in (observation.matrix, getattr(observation, "vectors", None),
+                                     getattr(observation, "token_ids", None)) if c is not None), length=8)
+    run_dir = Path(out) / "fits" / f"{label}-{key}"
     try:
         return fit(world, observation, run_dir=run_dir, resume=not fresh, **kw)
     except ConfigMismatch:
@@ -39,8 +68,8 @@ def kernel_alignment(K: np.ndarray, L: np.ndarray, k: int) -> dict:
     import alignment
 
     off = ~np.eye(len(K), dtype=bool)
-    out = {name: alignment.measure_kernels(name, K, L, k=k) for name in ("mutual_knn", "cknna")}
-    out.update({name: alignment.measure_kernels(name, K, L) for name in ("cka", "unbiased_cka")})
+    out = {name: alignment.measure_kernels(name, K, L, **alignment.metric_kwargs(name, k=k))
+           for name in ("mutual_knn", "cknna", "cka", "unbiased_cka")}
     out["pearson"] = float(np.corrcoef(K[off], L[off])[0, 1])
     return out
 
@@ -65,12 +94,3 @@ def table(rows: list[dict], columns: list[str], title: str) -> str:
     lines = [title, "  ".join(c.rjust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(cell(r.get(c, "")).rjust(w) for c, w in zip(columns, widths)) for r in rows]
     return "\n".join(lines)
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from platonic_core.runio import save_figure
-from worlds import Permutation, make_world
+from platonic_core import checks
+from platonic_core.runio import pyplot, save_figure
+from worlds import Permutation
+from worlds.summary import summarise
 
-from ..population import population_optimum
-from .common import fit_in, kernel_alignment, pyplot, scaled, table
+from ..population import LOSSES
+from ._common import check_fits, check_world, fit_in, kernel_alignment, scaled, table
 
 DEFAULTS = {
     "world": "torus",
@@ -27,27 +29,44 @@ DEFAULTS = {
     "steps": 800,                # x --scale
     "lr": 0.01,
     "k": 8,                      # neighbours for mutual_knn / cknna
+    "scale": 1.0,                # multiplies steps (--scale 0.05 for a smoke test)
+    "accelerator": "auto",       # Lightning accelerator: GPU when present
 }
 
 
-def run(cfg: dict, out: Path):
-    from worlds.run import summarise
+def _plan(cfg: dict, world) -> list:
+    """((dim, s), observation, fit's keyword arguments) of every learner: cfg["seeds"] per dim."""
+    steps = scaled(cfg["steps"], cfg["scale"], 20)
+    return [((dim, s), Permutation(world.n_states, seed=cfg["seed"] + s + 100),
+             dict(loss=cfg["loss"], dim=dim, window=cfg["window"], batch_size=cfg["batch_size"], lr=cfg["lr"],
+                  max_steps=steps, seed=cfg["seed"] + s, accelerator=cfg["accelerator"]))
+            for dim in cfg["dims"] for s in range(cfg["seeds"])]
 
-    world = make_world(cfg["world"], seed=cfg["seed"])
+
+def check(cfg: dict):
+    world = check_world(cfg, "capacity")
+    checks.check_choice(cfg["loss"], "loss", "capacity", LOSSES)
+    checks.check_ints(cfg["dims"], "dims", "capacity", 1)
+    checks.check_int(cfg["seeds"], "seeds", "capacity", 2)  # alignment between seeds needs two
+    check_fits(_plan(cfg, world))
+    return world
+
+
+def run(cfg: dict, out: Path):
+    from ..population import population_optimum
+
+    world = check(cfg)
     W, N = cfg["window"], world.n_states
     K, P = world.pmi(W), world.cooccurrence(W)
     steps = scaled(cfg["steps"], cfg["scale"], 20)
+    kernels = {}
+    for (dim, s), obs, kw in _plan(cfg, world):
+        r = fit_in(out, f"dim{dim}-seed{s}", world, obs, cfg["fresh"], **kw)
+        kernels.setdefault(dim, []).append(r.state_kernel)
     rows = []
     for dim in cfg["dims"]:
-        kernels = []
-        for s in range(cfg["seeds"]):
-            seed = cfg["seed"] + s
-            r = fit_in(out, f"dim{dim}-seed{s}", world, Permutation(N, seed=seed + 100), cfg["fresh"],
-                       loss=cfg["loss"], dim=dim, window=W, batch_size=cfg["batch_size"], lr=cfg["lr"],
-                       max_steps=steps, seed=seed, accelerator=cfg["accelerator"])
-            kernels.append(r.state_kernel)
-        between = [kernel_alignment(a, b, cfg["k"]) for a, b in combinations(kernels, 2)]
-        to_pmi = [kernel_alignment(k, K, cfg["k"]) for k in kernels]
+        between = [kernel_alignment(a, b, cfg["k"]) for a, b in combinations(kernels[dim], 2)]
+        to_pmi = [kernel_alignment(k, K, cfg["k"]) for k in kernels[dim]]
         opt = population_optimum(P, cfg["loss"], dim, seed=cfg["seed"])
         pop = kernel_alignment(opt.kernel, K, cfg["k"])
         mean = lambda items, key: float(np.mean([x[key] for x in items])) if items else float("nan")  # noqa: E731

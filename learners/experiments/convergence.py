@@ -12,10 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from platonic_core.runio import save_figure
-from worlds import Permutation, TokenCode, VectorCode, make_world
+from platonic_core import checks
+from platonic_core.runio import pyplot, save_figure
+from worlds import OBSERVATIONS
+from worlds.summary import summarise
 
-from .common import fit_in, kernel_alignment, pyplot, scaled, table
+from ..population import LOSSES
+from ._common import check_fits, check_world, fit_in, kernel_alignment, scaled, table
 
 DEFAULTS = {
     "world": "torus",            # lazy torus 8 x 8 with teleport: PSD-able at W = 16
@@ -30,35 +33,58 @@ DEFAULTS = {
     "learn_bias": True,          # binary NCE with a learnable offset (exact); False shows the PSD gap
     "evals": 20,                 # kernel snapshots per fit, for the curves
     "k": 8,                      # neighbours for mutual_knn / cknna
+    "scale": 1.0,                # multiplies steps (--scale 0.05 for a smoke test)
+    "accelerator": "auto",       # Lightning accelerator: GPU when present
 }
 
-_OBS = {"permutation": lambda n, s: Permutation(n, seed=s), "vector": lambda n, s: VectorCode(n, 16, seed=s),
-        "token": lambda n, s: TokenCode(n, seed=s)}
+BIJECTIVE = ("permutation", "vector", "token")
+
+
+def _plan(cfg: dict, world) -> list:
+    """((loss, modality), observation, fit's keyword arguments) of every learner, in training order."""
+    steps = scaled(cfg["steps"], cfg["scale"], 20)
+    plan = []
+    for loss in cfg["losses"]:
+        for i, m in enumerate(cfg["modalities"]):
+            nce = loss == "nce"
+            kw = dict(loss=loss, dim=cfg["dim"], window=cfg["window"], batch_size=cfg["batch_size"], lr=cfg["lr"][m],
+                      max_steps=steps, negatives=cfg["nce_negatives"] if nce else 0,
+                      learn_bias=nce and cfg["learn_bias"], seed=cfg["seed"], eval_every=max(1, steps // cfg["evals"]),
+                      accelerator=cfg["accelerator"])
+            plan.append(((loss, m), OBSERVATIONS[m](world.n_states, seed=cfg["seed"] + 1 + i), kw))
+    return plan
+
+
+def check(cfg: dict):
+    world = check_world(cfg, "convergence")
+    checks.check_subset(cfg["losses"], "losses", "convergence", LOSSES)
+    checks.check_subset(cfg["modalities"], "modalities", "convergence", BIJECTIVE)
+    checks.check_int(cfg["nce_negatives"], "nce_negatives", "convergence", 1)
+    checks.check_bool(cfg["learn_bias"], "learn_bias", "convergence")
+    for m in cfg["modalities"]:
+        if m not in cfg["lr"]:
+            checks.fail(checks.param("lr", "convergence"), f"give a learning rate for every modality ({m!r} has "
+                        "none)", repr(cfg["lr"]))
+    check_fits(_plan(cfg, world))
+    return world
 
 
 def run(cfg: dict, out: Path):
-    from worlds.run import summarise
-
-    world = make_world(cfg["world"], seed=cfg["seed"])
+    world = check(cfg)
     W, N = cfg["window"], world.n_states
     K = world.pmi(W)
     steps = scaled(cfg["steps"], cfg["scale"], 20)
     fits, rows = {}, []
-    for loss in cfg["losses"]:
-        for i, m in enumerate(cfg["modalities"]):
-            nce = loss == "nce"
-            r = fit_in(out, f"{loss}-{m}", world, _OBS[m](N, cfg["seed"] + 1 + i), cfg["fresh"], loss=loss,
-                       dim=cfg["dim"], window=W, batch_size=cfg["batch_size"], lr=cfg["lr"][m], max_steps=steps,
-                       negatives=cfg["nce_negatives"] if nce else 0, learn_bias=nce and cfg["learn_bias"],
-                       seed=cfg["seed"], eval_every=max(1, steps // cfg["evals"]), accelerator=cfg["accelerator"])
-            fits[loss, m] = r
-            rep = r.report()
-            rows.append({"loss": loss, "modality": m, "encoder": type(r.module.encoder).__name__,
-                         **{f"learned_{k}": v for k, v in rep["learned"].items()},
-                         **{f"population_{k}": v for k, v in rep["population"].items()},
-                         **{f"plugin_{k}": v for k, v in rep["plugin"].items()},
-                         "pair_budget": rep["pair_budget"],
-                         "pearson_curve": r.history["pearson"]})
+    for (loss, m), obs, kw in _plan(cfg, world):
+        r = fit_in(out, f"{loss}-{m}", world, obs, cfg["fresh"], **kw)
+        fits[loss, m] = r
+        rep = r.report()
+        rows.append({"loss": loss, "modality": m, "encoder": type(r.module.encoder).__name__,
+                     **{f"learned_{k}": v for k, v in rep["learned"].items()},
+                     **{f"population_{k}": v for k, v in rep["population"].items()},
+                     **{f"plugin_{k}": v for k, v in rep["plugin"].items()},
+                     "pair_budget": rep["pair_budget"],
+                     "pearson_curve": r.history["pearson"]})
     cross = []
     for loss, (ma, mb) in product(cfg["losses"], combinations(cfg["modalities"], 2)):
         a, b = fits[loss, ma], fits[loss, mb]

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from platonic_core.runio import save_figure
-from worlds import Permutation, make_world, plugin_pmi
+from platonic_core import checks
+from platonic_core.runio import pyplot, save_figure
+from worlds import Permutation, plugin_pmi
+from worlds.summary import summarise
 
-from ..population import population_optimum
-from ..report import compare
-from .common import fit_in, pyplot, scaled, table
+from ..population import LOSSES
+from ._common import check_fits, check_world, fit_in, scaled, table
 
 DEFAULTS = {
     "world": "torus",
@@ -29,42 +30,66 @@ DEFAULTS = {
     "batch_size": 512,           # capped at the budget
     "steps": 1200,               # x --scale
     "lr": 0.01,
+    "scale": 1.0,                # multiplies steps (--scale 0.05 for a smoke test)
+    "accelerator": "auto",       # Lightning accelerator: GPU when present
 }
 
 
-def run(cfg: dict, out: Path):
-    from worlds.run import summarise
+def _plan(cfg: dict, world) -> list:
+    """((budget, dim), observation, fit's keyword arguments) of every learner; one observation for all, so the
+    plug-in estimate of each budget's pool is comparable across dims."""
+    steps, W = scaled(cfg["steps"], cfg["scale"], 20), cfg["window"]
+    obs = Permutation(world.n_states, seed=cfg["seed"] + 1)
+    plan = []
+    for budget in cfg["budgets"]:
+        source = ({"n_pairs": budget} if cfg["data"] == "pairs"
+                  else {"length": max(2, budget // (2 * W + 1))})  # ~budget pairs from one trajectory
+        for dim in cfg["dims"]:
+            plan.append(((budget, dim), obs, dict(loss=cfg["loss"], dim=dim, window=W, data=cfg["data"],
+                                                  batch_size=min(cfg["batch_size"], budget), lr=cfg["lr"],
+                                                  max_steps=steps, seed=cfg["seed"],
+                                                  accelerator=cfg["accelerator"], **source)))
+    return plan
 
-    world = make_world(cfg["world"], seed=cfg["seed"])
+
+def check(cfg: dict):
+    world = check_world(cfg, "data", window_low=1)
+    checks.check_choice(cfg["loss"], "loss", "data", LOSSES)
+    checks.check_choice(cfg["data"], "data", "data", ("pairs", "trajectory"))
+    checks.check_ints(cfg["budgets"], "budgets", "data", 2)
+    checks.check_ints(cfg["dims"], "dims", "data", 1)
+    check_fits(_plan(cfg, world))
+    return world
+
+
+def run(cfg: dict, out: Path):
+    from ..population import population_optimum
+    from ..report import compare
+
+    world = check(cfg)
     W, N = cfg["window"], world.n_states
     K, P = world.pmi(W), world.cooccurrence(W)
     steps = scaled(cfg["steps"], cfg["scale"], 20)
     floors = {d: compare(population_optimum(P, cfg["loss"], d, seed=cfg["seed"]).kernel, K) for d in cfg["dims"]}
-    obs = Permutation(N, seed=cfg["seed"] + 1)
-    rows = []
-    for budget in cfg["budgets"]:
-        source = ({"n_pairs": budget} if cfg["data"] == "pairs"
-                  else {"length": max(2, budget // (2 * W + 1))})  # ~budget pairs from one trajectory
-        plug, plug_err = None, None
-        for dim in cfg["dims"]:
-            r = fit_in(out, f"M{budget}-dim{dim}", world, obs, cfg["fresh"], loss=cfg["loss"], dim=dim, window=W,
-                       data=cfg["data"], batch_size=min(cfg["batch_size"], budget), lr=cfg["lr"], max_steps=steps,
-                       seed=cfg["seed"], accelerator=cfg["accelerator"], **source)
-            if plug is None:
-                try:
-                    plug = plugin_pmi(r.pairs, N)[np.ix_(obs.perm, obs.perm)]  # over states
-                    plug_err = compare(plug, K)
-                except ValueError:  # some value never seen: its plug-in row is undefined
-                    plug_err = {"rel_error": float("nan"), "coverage": 0.0, "pearson_offdiag": float("nan")}
-            learned = compare(r.state_kernel, K)
-            seen = compare(np.where(np.isfinite(plug), r.state_kernel, -np.inf), K) if plug is not None else learned
-            rows.append({"budget": budget, "pairs": r.pairs_seen, "dim": dim,
-                         "learner_rel_error": learned["rel_error"], "learner_pearson": learned["pearson_offdiag"],
-                         "learner_rel_error_seen": seen["rel_error"],
-                         "plugin_rel_error": plug_err["rel_error"], "plugin_pearson": plug_err["pearson_offdiag"],
-                         "plugin_coverage": plug_err["coverage"],
-                         "ratio_seen": seen["rel_error"] / plug_err["rel_error"],
-                         "population_rel_error": floors[dim]["rel_error"]})
+    rows, plugs = [], {}
+    for (budget, dim), obs, kw in _plan(cfg, world):
+        r = fit_in(out, f"M{budget}-dim{dim}", world, obs, cfg["fresh"], **kw)
+        if budget not in plugs:  # the plug-in PMI of this budget's pool (the same pool for every dim)
+            try:
+                plug = plugin_pmi(r.pairs, N)[np.ix_(obs.perm, obs.perm)]  # over states
+                plugs[budget] = plug, compare(plug, K)
+            except ValueError:  # some value never seen: its plug-in row is undefined
+                plugs[budget] = None, {"rel_error": float("nan"), "coverage": 0.0, "pearson_offdiag": float("nan")}
+        plug, plug_err = plugs[budget]
+        learned = compare(r.state_kernel, K)
+        seen = compare(np.where(np.isfinite(plug), r.state_kernel, -np.inf), K) if plug is not None else learned
+        rows.append({"budget": budget, "pairs": r.pairs_seen, "dim": dim,
+                     "learner_rel_error": learned["rel_error"], "learner_pearson": learned["pearson_offdiag"],
+                     "learner_rel_error_seen": seen["rel_error"],
+                     "plugin_rel_error": plug_err["rel_error"], "plugin_pearson": plug_err["pearson_offdiag"],
+                     "plugin_coverage": plug_err["coverage"],
+                     "ratio_seen": seen["rel_error"] / plug_err["rel_error"],
+                     "population_rel_error": floors[dim]["rel_error"]})
     _plot(rows, cfg["dims"], out / "data.png")
     text = table(rows, ["budget", "pairs", "dim", "learner_rel_error", "learner_rel_error_seen", "plugin_rel_error",
                         "plugin_coverage", "ratio_seen", "population_rel_error"],

@@ -12,20 +12,22 @@ from pathlib import Path
 
 import numpy as np
 
-from platonic_core.runio import save_figure
+from platonic_core import checks
+from platonic_core.runio import pyplot, save_figure
 from worlds import (
     DropFactor,
     Merge,
     NoisyChannel,
     Permutation,
-    make_world,
     min_shift,
     mutual_information,
     pmi_kernel,
     predicted_lossy_alignment,
 )
+from worlds.summary import summarise
 
-from .common import fit_in, kernel_alignment, pmi_cosine, pyplot, scaled, table
+from ..population import LOSSES
+from ._common import check_fits, check_world, fit_in, kernel_alignment, pmi_cosine, scaled, table
 
 DEFAULTS = {
     "world": "product",          # two lazy 8-rings: 64 states, factor_sizes (8, 8); PSD-able at W = 16
@@ -38,6 +40,8 @@ DEFAULTS = {
     "steps": 1500,               # x --scale
     "lr": 0.01,
     "k": 8,                      # neighbours for mutual_knn / cknna
+    "scale": 1.0,                # multiplies steps (--scale 0.05 for a smoke test)
+    "accelerator": "auto",       # Lightning accelerator: GPU when present
 }
 
 
@@ -51,16 +55,34 @@ def _observations(cfg, world):
     return obs
 
 
-def run(cfg: dict, out: Path):
-    from worlds.run import summarise
+def check(cfg: dict):
+    world = check_world(cfg, "lossy")
+    checks.check_choice(cfg["loss"], "loss", "lossy", LOSSES)
+    for i, m in enumerate(cfg["merges"]):
+        checks.check_int(m, f"merges[{i}]", "lossy", 2, world.n_states - 1)
+    for i, p in enumerate(cfg["noise"]):
+        checks.check_prob(p, f"noise[{i}]", "lossy", open_low=True)
+    if checks.check_bool(cfg["drops"], "drops", "lossy") and (world.factor_sizes is None
+                                                              or len(world.factor_sizes) != 2):
+        checks.fail(checks.param("drops", "lossy"), f"be False unless the world has two factors (world "
+                    f"{cfg['world']!r} has {world.factor_sizes})", True)
+    check_fits([(None, None, dict(_fit_options(cfg), dim=world.n_states))])
+    return world
 
-    world = make_world(cfg["world"], seed=cfg["seed"])
+
+def _fit_options(cfg: dict) -> dict:
+    """fit's keyword arguments shared by every learner (each also gets dim = its number of observed values)."""
+    return dict(loss=cfg["loss"], window=cfg["window"], batch_size=cfg["batch_size"], lr=cfg["lr"],
+                max_steps=scaled(cfg["steps"], cfg["scale"], 20), seed=cfg["seed"], accelerator=cfg["accelerator"])
+
+
+def run(cfg: dict, out: Path):
+    world = check(cfg)
     W, N = cfg["window"], world.n_states
     P, K, pi = world.cooccurrence(W), world.pmi(W), world.stationary
     P = P.toarray() if hasattr(P, "toarray") else P
     steps = scaled(cfg["steps"], cfg["scale"], 20)
-    common = dict(loss=cfg["loss"], window=W, batch_size=cfg["batch_size"], lr=cfg["lr"], max_steps=steps,
-                  seed=cfg["seed"], accelerator=cfg["accelerator"])
+    common = _fit_options(cfg)
     ref = fit_in(out, "bijective", world, Permutation(N, seed=cfg["seed"] + 1), cfg["fresh"], dim=N, **common)
     rows, fits = [], {}
     for name, (kind, o) in _observations(cfg, world).items():

@@ -1,0 +1,73 @@
+"""fit: one learner on one world through one bijective observation, checked against K_PMI.
+
+The single-learner run behind `python -m learners` (an alias of `python -m worlds.run fit`): trains with
+learners.fit (checkpoints and CSV logs under <out>/fit/, resumed on a rerun; --fresh retrains) and reports the
+learned kernel against K_PMI and the plug-in PMI at the same pair budget. Trainer settings pass through, so
+`--set accelerator=cpu --set devices=2 --set strategy=ddp` runs DDP (Lightning relaunches the command once per
+extra process; only rank 0 writes).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from platonic_core import checks
+from worlds import OBSERVATIONS
+
+from ._common import check_fits, check_world
+
+DEFAULTS = {
+    "world": "torus",
+    "observation": "permutation",  # a bijective modality: permutation (embedding table), vector (MLP), token (text)
+    "loss": "infonce",             # infonce | nce
+    "dim": 32,
+    "window": 16,
+    "data": "stream",              # stream (fresh exact draws) | pairs (a pool of n_pairs) | trajectory (of length)
+    "n_pairs": None,
+    "length": None,
+    "batch_size": 512,
+    "negatives": 0,                # K explicit negatives per pair (0: in-batch)
+    "learn_bias": False,           # binary NCE with a learnable offset
+    "lr": 0.01,
+    "max_steps": 1000,
+    "accelerator": "auto",         # Lightning Trainer settings
+    "devices": 1,
+    "strategy": "auto",
+    "num_nodes": 1,
+    "precision": "32-true",
+}
+TYPES = {"n_pairs": int, "length": int}
+BIJECTIVE = ("permutation", "vector", "token")
+
+
+def _options(cfg: dict) -> dict:
+    """fit's keyword arguments from the settings."""
+    keys = ("loss", "dim", "window", "data", "n_pairs", "length", "batch_size", "negatives", "learn_bias", "lr",
+            "max_steps", "seed", "accelerator", "devices", "strategy", "num_nodes", "precision")
+    return {k: cfg[k] for k in keys}
+
+
+def check(cfg: dict):
+    world = check_world(cfg, "fit")
+    checks.check_choice(cfg["observation"], "observation", "fit", BIJECTIVE)
+    for key, needed in (("n_pairs", "pairs"), ("length", "trajectory")):
+        if cfg["data"] == needed and cfg[key] is None:
+            checks.fail(checks.param(key, "fit"), f"be set with data={needed!r}", "None")
+        if cfg[key] is not None:
+            if cfg["data"] != needed:
+                checks.fail(checks.param(key, "fit"), f"be None unless data={needed!r} (data={cfg['data']!r})",
+                            cfg[key])
+    check_fits([(None, None, _options(cfg))])
+    return world
+
+
+def run(cfg: dict, out: Path):
+    from ..fit import fit
+
+    world = check(cfg)
+    obs = OBSERVATIONS[cfg["observation"]](world.n_states, seed=cfg["seed"])
+    result = fit(world, obs, run_dir=out / "fit", resume=not cfg["fresh"], **_options(cfg))
+    report = result.report(population=False)
+    learned = report["learned"]
+    text = (f"pearson_offdiag {learned['pearson_offdiag']:.5f}  rel_error {learned['rel_error']:.5f}  "
+            f"plugin rel_error {report['plugin'].get('rel_error', float('nan')):.5f}  pairs {report['pair_budget']}")
+    return {**report, "history": result.history, "fit_config": result.config, "plots": []}, text
