@@ -265,7 +265,7 @@ def jsonl(path):
     return _make(f"jsonl:{path.resolve()}", rows, path)
 
 
-def check_spec(spec, owner="load"):
+def check_spec(spec, owner="load", name="spec"):
     """`spec` as a str when it names a dataset `load` can read: 'tuxpaint' ('tuxpaint:photos'), 'tuxpaint:all', an
     existing folder, or an existing .jsonl file. Reads no image (cheap); `load` checks the contents.
 
@@ -274,7 +274,7 @@ def check_spec(spec, owner="load"):
         same-name .txt caption files, or an existing .jsonl manifest. Got 'x.jsonl' (no such file) instead.
     A missing Tux Paint install raises DataNotFound (a FileNotFoundError and a ValueError) saying how to install it.
     """
-    who = param("spec", owner)
+    who = param(name, owner)
     if not isinstance(spec, (str, os.PathLike)):
         fail(who, f"be a str: {SPEC_FORMS}", f"{spec!r} ({type(spec).__name__})", TypeError)
     text = os.fspath(spec)

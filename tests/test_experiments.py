@@ -123,3 +123,56 @@ def test_console_scripts(script, kind):
     exe = Path(sys.executable).parent / script
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True).stdout
     assert all(n in out for n in experiment.names(kind))
+
+
+# Issue 10, item 8: the command-line cases that ended in tracebacks. Each exits 2 with one line, before any work.
+def _afile(tmp_path):
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    return str(f)
+
+
+CLI_ERRORS = [
+    ("simulation", ["--set", "evals=0"], "The 'evals' parameter of convergence must be >= 1. Got 0"),
+    ("simulation", ["--set", "lr=0.01"], "The 'lr' parameter of convergence must be a dict"),
+    ("simulation", ["--set", "modalities=['x']"], "The 'modalities' parameter of convergence must hold only"),
+    ("simulation", ["--set", "window=abc"], "The 'window' parameter of convergence must be an int. Got 'abc'"),
+    ("simulation", ["--out", _afile], "The 'out' parameter of convergence must be a directory"),
+    ("simulation", ["world", "--seed", "-1", "--set", "world=dirichlet"], "The 'seed' parameter of world must be >= 0"),
+    ("simulation", ["--scale", "inf"], "The 'scale' parameter of convergence must be finite"),
+    ("simulation", ["--threads", "0"], "The 'threads' parameter of convergence must be >= 1. Got 0"),
+    ("simulation", ["fit", "--set", "dim=0"], "The 'dim' parameter of fit must be >= 1. Got 0"),
+    ("simulation", ["fit", "--set", "lr=0"], "The 'lr' parameter of fit must be > 0. Got 0"),
+    ("simulation", ["fit", "--seed", "-1"], "The 'seed' parameter of fit must be >= 0. Got -1"),
+    ("simulation", ["world", "--set", "include_self=maybe"], "The 'include_self' parameter of world must be a bool"),
+    ("empirical", ["cross_modal", "--set", "vision_models=nosuch"], "Unknown model 'nosuch'"),
+    ("empirical", ["cross_modal", "--set", "dataset=/nonexistent"], "/nonexistent"),
+    ("empirical", ["cross_modal", "--set", "dataset="], "The 'dataset' parameter of cross_modal must be a non-empty"),
+    ("empirical", ["cross_modal", "--set", "k=0"], "The 'k' parameter of cross_modal must be >= 1. Got 0"),
+    ("empirical", ["cross_modal", "--out", _afile], "The 'out' parameter of cross_modal must be a directory"),
+    ("empirical", ["cross_modal", "--set", "n_perm=1"], "must be 0 (no null) or >= 2. Got 1"),
+    ("empirical", ["cross_modal", "--set", "n_samples=0"], "The 'n_samples' parameter of cross_modal must be >= 4"),
+    ("empirical", ["cross_modal", "--set", "batch_size=0"], "The 'batch_size' parameter of cross_modal must be >= 1"),
+    ("empirical", ["cross_modal", "--set", "device=nosuch"], "The 'device' parameter of cross_modal"),
+    ("empirical", ["cross_modal", "--set", "dtype=float8"], "The 'dtype' parameter of cross_modal"),
+    ("empirical", ["cross_modal", "--set", "bpb_max_length=0"], "The 'bpb_max_length' parameter of cross_modal"),
+]
+
+
+@pytest.mark.parametrize("kind, argv, message", CLI_ERRORS, ids=[" ".join(map(str, c[1])) for c in CLI_ERRORS])
+def test_user_errors_exit_2_with_one_line(kind, argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a run that wrongly started would write runs/ here
+    argv = [a(tmp_path) if callable(a) else a for a in argv]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv, kind=kind)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_user_error_is_one_line_without_traceback_from_the_shell(tmp_path):
+    for module in ("worlds.run", "learners"):
+        out = subprocess.run([sys.executable, "-m", module, "--set", "no_such=1"], capture_output=True, text=True,
+                             cwd=tmp_path)
+        assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1, out.stderr
+        assert "Traceback" not in out.stderr and "'no_such'" in out.stderr

@@ -12,7 +12,7 @@ def check_models(names, key: str, owner: str, modality: str | None = None, at_le
     if not isinstance(names, list) or len(names) < at_least:
         checks.fail(checks.param(key, owner), f"list at least {at_least} model name(s)", repr(names))
     for name in names:
-        models.check_name(name)
+        models.check_name(name, owner)
         if modality and models.modality(name) != modality:
             checks.fail(checks.param(key, owner), f"list {modality} models only", f"{name!r}, a "
                         f"{models.modality(name)} model")
@@ -25,8 +25,8 @@ def check_extraction(cfg: dict, owner: str) -> None:
     """device, dtype, batch_size and cache_dir: valid before any model is loaded."""
     from empirical import models
 
-    models.resolve_device(cfg["device"])
-    models.check_dtype(cfg["dtype"])
+    models.resolve_device(cfg["device"], owner)
+    models.check_dtype(cfg["dtype"], owner)
     checks.check_int(cfg["batch_size"], "batch_size", owner, 1)
     if cfg.get("cache_dir") is not None:
         checks.check_out_dir(cfg["cache_dir"], "cache_dir", owner)

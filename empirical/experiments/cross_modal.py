@@ -47,7 +47,7 @@ def check(cfg: dict) -> None:
 
     check_models(cfg["vision_models"], "vision_models", "cross_modal", "vision")
     check_models(cfg["language_models"], "language_models", "cross_modal", "language")
-    data.check_spec(cfg["dataset"])
+    data.check_spec(cfg["dataset"], "cross_modal", "dataset")
     if cfg["n_samples"] is not None:
         check_k(cfg["k"], checks.check_int(cfg["n_samples"], "n_samples", "cross_modal", 4), "cross_modal")
     checks.check_int(cfg["k"], "k", "cross_modal", 1)

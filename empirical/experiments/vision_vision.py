@@ -42,7 +42,7 @@ def check(cfg: dict) -> None:
     from empirical import data
 
     check_models(cfg["models"], "models", "vision_vision", "vision", at_least=2)
-    data.check_spec(cfg["dataset"])
+    data.check_spec(cfg["dataset"], "vision_vision", "dataset")
     checks.check_choice(cfg["metric"], "metric", "vision_vision", alignment.METRICS)
     checks.check_int(cfg["k"], "k", "vision_vision", 1)
     if cfg["n_samples"] is not None:
