@@ -1,14 +1,24 @@
 """Kernel-alignment metrics for the Platonic Representation Hypothesis (Huh et al., ICML 2024).
 
 Feature level: `mutual_knn, cycle_knn, lcs_knn, edit_distance_knn, cka, unbiased_cka, cknna, svcca` (N x D inputs,
-numpy or torch, same N) and `measure(name, A, B, **kw)`. Kernel level: `measure_kernels(name, K, L, **kw)` on two
-N x N kernels / similarity matrices. Layer sweeps: `layerwise`, with the paper's pipeline `prepare`. Chance level:
-`calibrate`. Everything runs on the inputs' device, float32 by default (`dtype=torch.float64` on request), and is
-deterministic. Definitions: DESIGN.md. Imports only numpy and torch.
+numpy or torch, same N) and `measure(name, A, B, **kw)`; `PARAMS[name]` lists each metric's parameters and defaults,
+and `metric_kwargs(name, **settings)` picks the ones it takes. Kernel level: `measure_kernels(name, K, L, **kw)` on
+two N x N kernels / similarity matrices. Layer sweeps: `layerwise`, with the paper's pipeline `prepare`. Chance
+level: `calibrate`. Everything runs on the inputs' device, float32 by default (`dtype=torch.float64` on request), and
+is deterministic: the same inputs, dtype, device and torch thread count (`torch.get_num_threads()`) give bitwise-equal
+numbers; another thread count changes the order of floating-point reductions, so results may differ in the last bits.
+
+Ranges: the k-NN metrics, cka, svcca in [0, 1]; unbiased_cka in [-1, 1] (rounding past a bound is clipped); cknna is
+not bounded (see its docstring). No metric returns NaN: where one is undefined (constant features, ...) it raises
+ValueError naming the input. Every metric is invariant to a positive factor on an input, at any magnitude: inputs are
+rescaled by powers of two (exact), so A * 1e30 and A * 1e-30 score as A does. Inputs that float32 cannot hold even
+then (float64 values spanning more than its range, or differing only below its resolution) raise ValueError
+suggesting dtype=torch.float64. Definitions: DESIGN.md. Imports only numpy and torch.
 """
 from .metrics import (
                       KERNEL_METRICS,
                       METRICS,
+                      PARAMS,
                       cka,
                       cknna,
                       cycle_knn,
@@ -16,6 +26,7 @@ from .metrics import (
                       lcs_knn,
                       measure,
                       measure_kernels,
+                      metric_kwargs,
                       mutual_knn,
                       svcca,
                       unbiased_cka,
@@ -23,6 +34,6 @@ from .metrics import (
 from .null import Calibration, calibrate, permutation
 from .sweep import LayerwiseResult, layerwise, prepare
 
-__all__ = ["METRICS", "KERNEL_METRICS", "mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cka",
-           "unbiased_cka", "cknna", "svcca", "measure", "measure_kernels", "layerwise", "LayerwiseResult", "prepare",
-           "calibrate", "Calibration", "permutation"]
+__all__ = ["METRICS", "KERNEL_METRICS", "PARAMS", "metric_kwargs", "mutual_knn", "cycle_knn", "lcs_knn",
+           "edit_distance_knn", "cka", "unbiased_cka", "cknna", "svcca", "measure", "measure_kernels", "layerwise",
+           "LayerwiseResult", "prepare", "calibrate", "Calibration", "permutation"]

@@ -3,6 +3,9 @@
 Each representation is reduced once to a `Gram` (or, for CKNNA, a `knn.Knn` carrying kernel values); a score is then
 HSIC(a, b) / sqrt(HSIC(a, a) HSIC(b, b)) with the self terms stored in the state. No epsilon in the ratio.
 CKNNA scores a stack of layers against one layer at once (see knn.py).
+
+Kernels and features are scaled by powers of two (exact, see _scale.py), so the HSIC sums of squares neither
+overflow nor underflow, whatever the magnitude of the input.
 """
 import math
 from typing import NamedTuple
@@ -10,6 +13,7 @@ from typing import NamedTuple
 import torch
 
 from . import knn as _knn
+from ._scale import factor, maxabs, pow2
 
 
 class Gram(NamedTuple):
@@ -18,61 +22,84 @@ class Gram(NamedTuple):
     s: float          # sum of K (unbiased only)
     r: torch.Tensor   # N: row sums = column sums of K (unbiased only)
     unbiased: bool
+    psd: bool         # built from features (a linear kernel): biased CKA of two such states is >= 0
     self: float       # HSIC(K, K)
+    noise: float      # rounding level of `self`: a self term at or below it is 0 (a sum of squares has none)
 
 
-def _shift(K):
-    """K_ij - K_0j - K_i0 + K_00: leaves both HSICs of a symmetric kernel unchanged, and makes the kernel of constant
-    features exactly zero, so "undefined" is detected exactly rather than drowned in rounding."""
-    return (K - K[0:1]) - (K[:, 0:1] - K[0, 0])
+def shift(K, f=1.0):
+    """f (K_ij - K_0j - K_i0 + K_00), f a power of two (exact, applied in the same pass): leaves both HSICs of a
+    symmetric kernel unchanged (up to f^2), and makes the kernel of constant features exactly zero, so "undefined" is
+    detected exactly rather than drowned in rounding."""
+    return torch.add(K[0:1] * -f, K, alpha=f) - (K[:, 0:1] - K[0, 0]) * f
 
 
 def gram(K, unbiased):
-    """Gram state of a symmetric N x N kernel K (asymmetry within rounding is averaged out)."""
-    K = _shift(K)
+    """Gram state of a symmetric N x N kernel K (asymmetry within rounding is averaged out), scaled by the power of
+    two that brings max|K| into [0.5, 1): the shift cannot overflow, and the HSIC sums neither overflow nor underflow
+    (what the shift leaves is zero or at least an ulp of that)."""
+    K = shift(K, factor(maxabs(K), K.dtype))
     if not unbiased:
         K = K - K.mean(0, keepdim=True)
         K = K - K.mean(1, keepdim=True)
-    return _finish(K, unbiased)
+    return _finish(K, unbiased, False)
 
 
 def gram_from_features(X, unbiased):
     """Gram state of the linear kernel of X (N x D). Centring the features gives the centred kernel directly and
     leaves the unbiased HSIC unchanged (exact arithmetic), with better rounding; subtracting a sample first makes
-    constant features centre to exactly 0."""
-    X = X - X[0:1]
-    X = X - X.mean(0, keepdim=True)
-    return _finish(X @ X.T, unbiased)
+    constant features centre to exactly 0. Each subtraction also applies a power of two (exact, same pass): the
+    first keeps it from overflowing, the second brings what is left to magnitude 1, so X X^T has entries of at most
+    about D and its HSIC sums neither overflow nor underflow."""
+    f = factor(maxabs(X), X.dtype)
+    X = torch.add(X[0:1] * -f, X, alpha=f)
+    g = factor(maxabs(X), X.dtype)  # row 0 is 0 now, so max|X - mean| is within a factor 2 of max|X|
+    X = torch.add(X.mean(0, keepdim=True) * -g, X, alpha=g)
+    return _finish(X @ X.T, unbiased, True)
 
 
-def _finish(K, unbiased):
+def _finish(K, unbiased, psd):
     """K: centred kernel (biased) or any kernel (unbiased), symmetric up to rounding. Symmetrised exactly so that
     tr(K_a K_b) is the contiguous sum(K_a * K_b)."""
     K = (K + K.T) / 2
     if unbiased:
         K.fill_diagonal_(0)
-        g = Gram(K, K.sum().item(), K.sum(1), True, 0.0)
+        g = Gram(K, K.sum().item(), K.sum(1), True, psd, 0.0, 0.0)
     else:
-        g = Gram(K, 0.0, K[:0], False, 0.0)
-    return g._replace(self=hsic(g, g))
+        g = Gram(K, 0.0, K[:0], False, psd, 0.0, 0.0)
+    value, size = _hsic(g, g)
+    # The unbiased self term cancels terms of size `size` (to exactly 0 for one-hot features): rounding leaves ~1 eps
+    # of them, which measured features exceed by orders of magnitude.
+    return g._replace(self=value, noise=64 * torch.finfo(K.dtype).eps * size if unbiased else 0.0)
 
 
 def hsic(a, b):
     """HSIC(K_a, K_b): tr(K_a H K_b H) (biased, no 1/(N-1)^2) or Song et al.'s unbiased estimator; K symmetric."""
+    return _hsic(a, b)[0]
+
+
+def _hsic(a, b):
+    """(HSIC(K_a, K_b), the sum of the magnitudes of its terms)."""
     t = (a.K * b.K).sum().item()
     if not a.unbiased:
-        return t
+        return t, abs(t)
     m = a.K.shape[0]
-    cross = (a.r @ b.r).item()  # 1^T K_a K_b 1
-    return (t + a.s * b.s / ((m - 1) * (m - 2)) - 2.0 * cross / (m - 2)) / (m * (m - 3))
+    terms = (t, a.s * b.s / ((m - 1) * (m - 2)), -2.0 * (a.r @ b.r).item() / (m - 2))  # (a.r @ b.r = 1^T K_a K_b 1)
+    return sum(terms) / (m * (m - 3)), sum(map(abs, terms)) / (m * (m - 3))
 
 
 def cka(a, b):
-    return hsic(a, b) / math.sqrt(a.self * b.self)
+    """HSIC(a, b) / sqrt(HSIC(a, a) HSIC(b, b)), clipped to its range, which rounding can overstep (1.00000005):
+    [-1, 1] by Cauchy-Schwarz (the unbiased HSIC is an inner product of U-centred kernels, Szekely & Rizzo 2014),
+    [0, 1] for the biased HSIC of two linear kernels (an inner product of PSD matrices)."""
+    low = 0.0 if a.psd and b.psd and not a.unbiased else -1.0
+    return min(max(hsic(a, b) / math.sqrt(a.self * b.self), low), 1.0)
 
 
 def cknna_state(lists):
-    """(lists, HSIC_u(mask K, mask K)) for neighbour lists carrying the values of a linear kernel K."""
+    """(lists, HSIC_u(mask K, mask K)) for neighbour lists carrying the values of a linear kernel K. The values are
+    scaled by a power of two (CKNNA ignores it) so that the float64 sums neither overflow nor underflow."""
+    lists = lists._replace(sval=pow2(lists.sval))
     return lists, masked_hsic(_knn.stack([lists]), lists)[0].item()
 
 

@@ -9,6 +9,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from ._scale import unit_rows
+
 # Similarity rows are built in blocks of at most this many entries, so memory stays O(N k) beyond one block.
 # N <= 4096 is a single block, i.e. exactly the full matmul X @ X.T.
 BLOCK = 1 << 24
@@ -21,13 +23,15 @@ class Knn(NamedTuple):
     sval: torch.Tensor  # N x k similarity at sidx
     keys: torch.Tensor  # N*k int64, i*N + sidx[i] flattened: sorted, for membership tests by searchsorted
     rev: torch.Tensor   # N x k int64: flat position of the entry (j, i) for the entry (i, j) of sidx, -1 if absent
+    flat: torch.Tensor  # N bool: row i's similarities to all others are equal, so its list is a pure tie-break
 
 
 def topk_rows(S, k, row0=0):
     """Top-k of each row of a block S (b x N, overwritten) whose row r is sample row0 + r; that sample is excluded.
 
     Order is (-similarity, index): topk gives the right set unless ties straddle the k-th value, and those rows
-    are redone by taking the tied entries lowest index first. Returns (idx, val), each b x k.
+    are redone by taking the tied entries lowest index first. Returns (idx, val), each b x k, and `flat` (b bool):
+    whether every similarity of the row (the sample excluded) equals its top one.
     """
     b, n = S.shape
     r = torch.arange(b, device=S.device)
@@ -37,7 +41,9 @@ def topk_rows(S, k, row0=0):
     t = val[:, -1:]
     ge = S >= t
     ge[r, diag] = False  # the diagonal is -inf, so it is ">= t" when t = -inf
-    redo = (ge.sum(1) > k) | (idx == diag[:, None]).any(1)
+    count = ge.sum(1)
+    flat = (count == n - 1) & (val[:, 0] == t[:, 0])
+    redo = (count > k) | (idx == diag[:, None]).any(1)
     if redo.any():
         rows = redo.nonzero().squeeze(1)
         Sr, tr = S[rows], t[rows]
@@ -49,7 +55,7 @@ def topk_rows(S, k, row0=0):
     idx = idx.sort(dim=1).values
     val = S.gather(1, idx)
     val, o = val.sort(dim=1, descending=True, stable=True)  # stable: equal values keep ascending index
-    return idx.gather(1, o), val
+    return idx.gather(1, o), val, flat
 
 
 def _lists(rows, n, k, device):
@@ -62,13 +68,14 @@ def _lists(rows, n, k, device):
     i = torch.arange(n, device=device)[:, None]
     keys = (i * n + sidx).flatten()
     found, pos = member(keys, (sidx * n + i).flatten())
-    return Knn(idx, sidx, val.gather(1, o), keys, torch.where(found, pos, -1).view(n, k))
+    return Knn(idx, sidx, val.gather(1, o), keys, torch.where(found, pos, -1).view(n, k),
+               torch.cat([p[2] for p in parts]))
 
 
 def knn_from_features(X, k, cosine=True):
-    """Neighbour lists of the rows of X (N x D): by cosine similarity, or by the raw inner product
-    (`cosine=False`, used for CKNNA's linear kernel and for rows already L2-normalised)."""
-    Xn = F.normalize(X, dim=1) if cosine else X
+    """Neighbour lists of the rows of X (N x D): by cosine similarity (rows normalised at any magnitude), or by the
+    raw inner product (`cosine=False`, used for CKNNA's linear kernel and for rows already L2-normalised)."""
+    Xn = unit_rows(X) if cosine else X
     return _lists(lambda i, j: Xn[i:j] @ Xn.T, X.shape[0], k, X.device)
 
 

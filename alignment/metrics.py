@@ -4,6 +4,7 @@ validate once, reduce each side to a per-representation state, score the two sta
 Definitions: DESIGN.md "Metric definitions". Inputs are numpy arrays or torch tensors; the computation runs on the
 inputs' device in `dtype` (float32 by default, float64 on request) and returns a Python float.
 """
+from types import MappingProxyType
 from typing import Callable, NamedTuple
 
 import torch
@@ -13,7 +14,8 @@ from platonic_core.checks import check_bool, check_int, fail
 from . import hsic as _hsic
 from . import knn as _knn
 from . import subspace as _sub
-from ._checks import as_tensor, check_dtype, check_finite, check_rows, same_device
+from ._checks import as_tensor, check_dtype, check_finite, check_rows, same_device, same_rows
+from ._scale import maxabs, pow2
 
 METRICS = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cka", "unbiased_cka", "cknna", "svcca")
 KERNEL_METRICS = METRICS[:-1]  # SVCCA needs the features themselves
@@ -25,6 +27,7 @@ class _Spec(NamedTuple):
     kern: Callable | None   # (K N x N, params, who) -> state
     stack: Callable         # list of L states -> one argument for pair
     pair: Callable          # (stacked states of L layers, one state) -> list of L floats
+    exact: bool             # scores are ratios of integer counts, free of rounding
 
 
 def _each(f):
@@ -32,37 +35,67 @@ def _each(f):
     return lambda sa, sb: [f(a, sb) for a in sa]
 
 
+_TIES = "vary across samples (neighbour lists are pure tie-breaks when every sample is equally similar to all others)"
+_FLAT_ROWS = "every row constant off the diagonal"
+
+
+def _untied(lists, who, got):
+    """Neighbour lists of which at least one row is not a pure tie-break (see knn.Knn.flat)."""
+    if lists.flat.all():
+        fail(who, _TIES, got)
+    return lists
+
+
 def _knn_feat(X, p, who, unit=False):
-    zero = (X == 0).all(1)
+    zero = maxabs(X, 1)[:, 0] == 0
     if zero.any():
         fail(who, "have no all-zero rows (cosine similarity is undefined for them)",
              f"{int(zero.sum())} all-zero rows (first: row {int(zero.nonzero()[0])})")
-    return _knn.knn_from_features(X, p["k"], cosine=not unit)
+    if same_rows(X):
+        fail(who, _TIES, f"{X.shape[0]} identical rows")
+    return _untied(_knn.knn_from_features(X, p["k"], cosine=not unit), who,
+                   "all cosine similarities between distinct samples equal (e.g. one-hot rows)")
 
 
 def _knn_kern(S, p, who):
-    return _knn.knn_from_similarity(S, p["k"])
+    return _untied(_knn.knn_from_similarity(S, p["k"]), who, _FLAT_ROWS)
 
 
-def _defined(g, who, unbiased):
-    """A Gram state whose self-HSIC is positive; otherwise CKA is 0/0 (constant features) and we say so."""
-    if not g.self > 0:
+def _defined(g, who, unbiased, constant, varies):
+    """g if its self-HSIC is positive beyond rounding. Otherwise CKA is 0/0 and the message names the first cause
+    that holds (tested only then): constant input (`constant()`: what to print, or None), variation lost to
+    underflow (`varies()`: whether the biased self-HSIC of the input is positive), or else an unbiased HSIC that is 0
+    for a kernel that is not constant."""
+    if g.self > g.noise:
+        return g
+    const = constant()
+    if const:
         what = "unbiased CKA" if unbiased else "CKA"
-        fail(who, f"vary across samples ({what} is undefined when the {'unbiased ' * unbiased}HSIC of its kernel "
-                  "with itself is <= 0, e.g. for constant features, whose centred kernel is zero)",
-             f"HSIC(K, K) = {g.self:.6g}")
-    return g
+        fail(who, f"vary across samples ({what} is undefined when its centred kernel is zero)", const)
+    if not varies():
+        dt = g.K.dtype
+        fail(who, f"fit in {dt} (its rows differ on a scale that underflows next to its largest |x|, even after exact "
+                  "rescaling" + ("; pass dtype=torch.float64)" if dt == torch.float32 else ")"),
+             "rows that differ, but a centred kernel of zero")
+    fail(who, "give a positive unbiased HSIC of its kernel with itself, beyond rounding (unbiased CKA divides by its "
+              "square root; it is 0 when the kernel is a_i + a_j off the diagonal, e.g. for one-hot features)",
+         f"HSIC_u(K, K) = {g.self:.3g}, within rounding ({g.noise:.3g}) of 0")
 
 
 def _gram(unbiased_default):
     """(feature state, kernel state) for CKA with `unbiased` defaulting to unbiased_default."""
     def feat(X, p, who, unit=False):
         u = p.get("unbiased", unbiased_default)
-        return _defined(_hsic.gram_from_features(X, u), who, u)
+        return _defined(_hsic.gram_from_features(X, u), who, u,
+                        lambda: same_rows(X) and f"{X.shape[0]} identical rows",
+                        lambda: _hsic.gram_from_features(X, False).self > 0)
 
     def kern(K, p, who):
         u = p.get("unbiased", unbiased_default)
-        return _defined(_hsic.gram(K, u), who, u)
+        return _defined(_hsic.gram(K, u), who, u,
+                        lambda: not _hsic.shift(K).any() and "K_ij = a_i + a_j for all i, j (e.g. a constant kernel), "
+                                                             "whose centred form is zero",
+                        lambda: _hsic.gram(K, False).self > 0)
     return feat, kern
 
 
@@ -76,11 +109,14 @@ def _cknna_defined(lists, who):
 
 
 def _cknna_feat(X, p, who, unit=False):
-    return _cknna_defined(_knn.knn_from_features(X, p["k"], cosine=False), who)
+    if same_rows(X):
+        fail(who, _TIES, f"{X.shape[0]} identical rows")
+    lists = _knn.knn_from_features(pow2(X), p["k"], cosine=False)  # pow2: X X^T cannot overflow
+    return _cknna_defined(_untied(lists, who, "all inner products between distinct samples equal"), who)
 
 
 def _cknna_kern(K, p, who):
-    return _cknna_defined(_knn.knn_from_similarity(K, p["k"]), who)
+    return _cknna_defined(_untied(_knn.knn_from_similarity(K, p["k"]), who, _FLAT_ROWS), who)
 
 
 def _svcca_feat(X, p, who, unit=False):
@@ -94,15 +130,26 @@ _cka_feat, _cka_kern = _gram(False)
 _ucka_feat, _ucka_kern = _gram(True)
 _K = {"k": 10}
 _SPECS = {
-    "mutual_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.mutual),
-    "cycle_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.cycle),
-    "lcs_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.lcs),
-    "edit_distance_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.edit),
-    "cka": _Spec({"unbiased": False}, _cka_feat, _cka_kern, list, _each(_hsic.cka)),
-    "unbiased_cka": _Spec({}, _ucka_feat, _ucka_kern, list, _each(_hsic.cka)),
-    "cknna": _Spec(_K, _cknna_feat, _cknna_kern, _hsic.cknna_stack, _hsic.cknna),
-    "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, list, _each(_sub.svcca)),
+    "mutual_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.mutual, True),
+    "cycle_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.cycle, True),
+    "lcs_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.lcs, True),
+    "edit_distance_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.edit, True),
+    "cka": _Spec({"unbiased": False}, _cka_feat, _cka_kern, list, _each(_hsic.cka), False),
+    "unbiased_cka": _Spec({}, _ucka_feat, _ucka_kern, list, _each(_hsic.cka), False),
+    "cknna": _Spec(_K, _cknna_feat, _cknna_kern, _hsic.cknna_stack, _hsic.cknna, False),
+    "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, list, _each(_sub.svcca), False),
 }
+
+# Public, read-only: metric name -> {parameter: default}.
+PARAMS = MappingProxyType({name: MappingProxyType(dict(s.defaults)) for name, s in _SPECS.items()})
+
+
+def metric_kwargs(name, **available):
+    """The subset of `available` that the metric `name` (one of METRICS) takes, e.g.
+    metric_kwargs("cknna", k=5, cca_dim=3) == {"k": 5}: route shared settings to any metric without knowing its
+    parameters. Values are validated when the metric runs."""
+    spec(name, "'name' parameter of metric_kwargs")
+    return {key: v for key, v in available.items() if key in PARAMS[name]}
 
 
 def spec(name, who, names=METRICS):
@@ -115,22 +162,23 @@ def spec(name, who, names=METRICS):
 def params(name, kw, n, widths, src):
     """Validated metric parameters (defaults filled in) for N = n samples. `widths`: feature widths (or None),
     `src`: names of the inputs, for messages."""
-    s = _SPECS[name]
-    extra = sorted(set(kw) - set(s.defaults))
+    extra = sorted(set(kw) - set(PARAMS[name]))
     if extra:
-        fail(f"keyword arguments of {name}", f"be among ({', '.join(s.defaults)})", ", ".join(map(repr, extra)),
-             TypeError)
-    p = {**s.defaults, **kw}
-    if "k" in p:
-        p["k"] = check_int(p["k"], "k", name, 1, n - 1, hint=f"[1, N-1] with N={n}")
+        fail(f"keyword arguments of {name}",
+             f"be among ({', '.join(PARAMS[name])})" if PARAMS[name] else "be none (it takes no parameters)",
+             ", ".join(map(repr, extra)), TypeError)
+    p = {**PARAMS[name], **kw}
     if "unbiased" in p:
         p["unbiased"] = check_bool(p["unbiased"], "unbiased", name)
+    unbiased = name in ("unbiased_cka", "cknna") or p.get("unbiased")
+    if n < (4 if unbiased else 2):
+        why = "have N >= 4 rows (unbiased HSIC divides by N-3)" if unbiased else "have N >= 2 rows (it compares samples)"
+        fail(f"{' and '.join(repr(x) for x in src)} parameters of {name}", why, f"N={n}")
+    if "k" in p:
+        p["k"] = check_int(p["k"], "k", name, 1, n - 1, hint=f"[1, N-1] with N={n}")
     if "cca_dim" in p:
         w = min(widths)
         p["cca_dim"] = check_int(p["cca_dim"], "cca_dim", name, 1, w, hint=f"[1, min(width of each input)] = [1, {w}]")
-    if (name in ("unbiased_cka", "cknna") or p.get("unbiased")) and n < 4:
-        fail(f"{' and '.join(repr(x) for x in src)} parameters of {name}",
-             "have N >= 4 rows (unbiased HSIC divides by N-3)", f"N={n}")
     return p
 
 
@@ -195,25 +243,30 @@ def edit_distance_knn(A, B, k=10, *, dtype=torch.float32):
 def cka(A, B, unbiased=False, *, dtype=torch.float32):
     """Linear CKA of the features as given: HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)), K = A A^T, L = B B^T,
     biased HSIC (Kornblith 2019) or, with unbiased=True, Song et al. 2012's unbiased HSIC. A: N x D_a, B: N x D_b.
-    Constant features make CKA undefined and raise ValueError."""
+    In [0, 1] (unbiased: [-1, 1]); rounding past the bounds is clipped. Scale-invariant at any magnitude. Constant
+    features make CKA undefined and raise ValueError."""
     return _score("cka", A, B, {"unbiased": unbiased}, dtype)
 
 
 def unbiased_cka(A, B, *, dtype=torch.float32):
-    """cka(A, B, unbiased=True). N >= 4."""
+    """cka(A, B, unbiased=True), in [-1, 1]. N >= 4."""
     return _score("unbiased_cka", A, B, {}, dtype)
 
 
 def cknna(A, B, k=10, *, dtype=torch.float32):
     """CKNNA (paper App. A): unbiased HSIC of (M*K, M*L), M the intersection of the row-wise top-k masks of the
     linear kernels K = A A^T, L = B B^T (diagonal excluded), normalised by the same for (K, K) and (L, L).
-    k = N-1 gives unbiased CKA. Not exactly symmetric in (A, B). N >= 4."""
+    k = N-1 gives unbiased CKA. Not exactly symmetric in (A, B). N >= 4.
+
+    Range: any real number, returned unclipped. The numerator's mask differs from each denominator's and the masked
+    kernels are not symmetric, so Cauchy-Schwarz does not bound it: scores above 1 or below -1 occur (3.55 for 7
+    samples with k = 4; -3.5 for 5 samples); with k = N-1 it is unbiased CKA, in [-1, 1]."""
     return _score("cknna", A, B, {"k": k}, dtype)
 
 
 def svcca(A, B, cca_dim=10, *, dtype=torch.float32):
     """SVCCA: z-score columns, keep the top cca_dim left singular vectors of each side, return the mean canonical
-    correlation of the two subspaces. cca_dim <= the width and the z-scored rank of each side."""
+    correlation of the two subspaces, in [0, 1]. cca_dim <= the width and the z-scored rank of each side."""
     return _score("svcca", A, B, {"cca_dim": cca_dim}, dtype)
 
 
@@ -230,6 +283,7 @@ def measure_kernels(name, K, L, **kw):
     k-NN metrics rank row i's columns j != i by the given similarity (-inf allowed: ranked last); CKA and CKNNA use
     K, L as the kernels (finite, symmetric). Feature-level metric(A, B) equals the kernel-level one on
     (A A^T, B B^T) for cka, unbiased_cka and cknna, and on the cosine-similarity matrices for the k-NN metrics.
+    Kernels need not be PSD, so kernel-level cka lies in [-1, 1] (in [0, 1] for PSD kernels).
     """
     spec(name, "'name' parameter of measure_kernels", KERNEL_METRICS)
     return _score(name, K, L, {k: v for k, v in kw.items() if k != "dtype"}, kw.get("dtype", torch.float32),

@@ -6,18 +6,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from platonic_core.checks import check_int, fail
+from platonic_core.checks import check_int, fail, param
 
 from . import metrics as _m
 from . import sweep as _sw
+from ._checks import check_dtype
 
 
 @dataclass(frozen=True)
 class Calibration:
     """score: the observed score (single pair) or the maximum over layer pairs (layer stacks).
     null: n_perm scores with the rows of feats_b shuffled (for stacks: the maximum of each shuffled sweep).
-    calibrated = score - null_mean; z = calibrated / null_std (null_std: sample std, ddof=1; z is +-inf when
-    null_std = 0 and the score differs from the null mean, 0 when it does not)."""
+    calibrated = score - null_mean; z = calibrated / null_std (null_std: sample std, ddof=1; 0 and null_mean exact
+    when all null scores are equal). When null_std is within rounding of 0, z is 0 if the score equals null_mean
+    within rounding too, and +-inf otherwise. Rounding: none for the count-based k-NN metrics, else 64 eps of the
+    dtype times max(1, |null_mean|)."""
     score: float
     null: np.ndarray
     null_mean: float
@@ -30,7 +33,14 @@ class Calibration:
 
 def permutation(n, seed, device="cpu"):
     """The p-th null permutation of `calibrate` is permutation(N, seed + p): drawn by a CPU generator, so every
-    device gets the same one. Returns an int64 tensor of length n on `device`."""
+    device gets the same one. Returns an int64 tensor of length n on `device` (a torch.device or its name)."""
+    fn = "permutation"
+    n = check_int(n, "n", fn, 1)
+    seed = check_int(seed, "seed", fn, 0, (1 << 63) - 1, hint="[0, 2^63-1]")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        fail(param("device", fn), "be a torch.device or its name (e.g. 'cpu', 'cuda:0')", repr(device), TypeError)
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(device)
 
 
@@ -45,6 +55,8 @@ def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=10, seed=0, q=0.9
     fn = "calibrate"
     n_perm = check_int(n_perm, "n_perm", fn, 2, 1 << 31, hint="[2, 2^31]")
     seed = check_int(seed, "seed", fn, 0, 1 << 62, hint="[0, 2^62]")
+    q = _sw.check_q(q, fn)  # used by layer stacks only, but checked always
+    dtype = check_dtype(dtype, fn)
     single = [_sw.is_matrix(f) for f in (feats_a, feats_b)]
     if single[0] != single[1]:
         fail(f"'feats_a' and 'feats_b' parameters of {fn}", "be both single N x D matrices (one pair) or both layer "
@@ -65,7 +77,11 @@ def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=10, seed=0, q=0.9
         n, dev = la[0].shape[0], la[0].device
         null = [_sw.sweep(s, p, sa, lb, fn, permutation(n, seed + i, dev)).max() for i in range(n_perm)]
     null = np.asarray(null, dtype=np.float64)
-    mean, sd = float(null.mean()), float(null.std(ddof=1))
+    if null.min() == null.max():  # zero spread, stated exactly: np.mean and np.std would add rounding
+        mean, sd = float(null[0]), 0.0
+    else:
+        mean, sd = float(null.mean()), float(null.std(ddof=1))
     diff = score - mean
-    z = diff / sd if sd > 0 else (math.copysign(math.inf, diff) if diff else 0.0)
+    tol = 0.0 if s.exact else 64 * torch.finfo(dtype).eps * max(1.0, abs(mean))
+    z = diff / sd if sd > tol else (math.copysign(math.inf, diff) if abs(diff) > tol else 0.0)
     return Calibration(score, null, mean, sd, diff, z, ij, scores)

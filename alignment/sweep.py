@@ -1,7 +1,8 @@
 """The paper's layer pipeline (App. C.2): clamp each layer at the q-th quantile of |x| (q = 0.95), L2-normalise each
 sample, score every (layer_a, layer_b) pair, report the maximum and where it is. The quantile is taken per layer
 with linear interpolation (the released code uses one threshold for a model's whole N x L x D tensor: the mean of
-per-sample quantiles, or with --precise one sorted entry).
+per-sample quantiles, or with --precise one sorted entry). Where that quantile is 0 (mostly-zero features) the clamp
+would zero every row: an error naming the layer, which suggests q nearer 1.
 
 Per-layer work (k-NN lists, centred kernels, SVD bases) is done once per layer and reused by every pair.
 """
@@ -11,12 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from platonic_core.checks import fail
+from platonic_core.checks import check_bool, fail
 
 from . import metrics as _m
 from ._checks import as_tensor, check_dtype, check_finite, same_device
+from ._scale import unit_rows
 
 
 @dataclass(frozen=True)
@@ -45,24 +46,37 @@ def _threshold(X, q):
     return v[0] + (pos - lo) * (v[1] - v[0])
 
 
-def _prepare(X, q, normalize=True):
+def _prepare(X, q, who, normalize=True):
     t = _threshold(X, q)
+    if t == 0 and X.any():
+        # sparse features: over a fraction q of |x| is 0, so the clamp would zero every row
+        nz = int(X.count_nonzero())
+        need = (X.numel() - nz - 1) / (X.numel() - 1)  # the q-quantile of |x| is > 0 iff q (n-1) > #zeros - 1
+        fail(who, f"keep nonzero entries through the clamp at the q={q:g} quantile of |x| (that quantile is 0, so the "
+                  f"clamp would zero every row); use q nearer 1: q > {need:.6g} (q=1: no clamp)",
+             f"{nz} nonzero entries of {X.numel()} ({100 * nz / X.numel():.3g}%)")
     X = X.clamp(min=-t, max=t)
-    return F.normalize(X, dim=1) if normalize else X
+    return unit_rows(X) if normalize else X
 
 
 def check_q(q, fn):
-    if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0 < q <= 1:
+    if isinstance(q, bool) or not isinstance(q, numbers.Real):
+        fail(f"'q' parameter of {fn}", "be a number in (0, 1]", repr(q), TypeError)
+    if not 0 < q <= 1:
         fail(f"'q' parameter of {fn}", "be a number in (0, 1]", repr(q))
     return float(q)
 
 
 def prepare(X, q=0.95, *, normalize=True, dtype=torch.float32):
     """The pipeline on one layer: clamp X (N x D) to [-t, t], t the q-th quantile of |X| (np.quantile's linear
-    interpolation), then L2-normalise each row (zero rows stay zero). Returns an N x D tensor on X's device."""
-    X = as_tensor(X, "'X' parameter of prepare", check_dtype(dtype, "prepare"))
-    check_finite(X, "'X' parameter of prepare")
-    return _prepare(X, check_q(q, "prepare"), normalize)
+    interpolation), then L2-normalise each row (zero rows stay zero). Returns an N x D tensor on X's device.
+    A quantile of 0 (mostly-zero features) would zero every row: ValueError, suggesting q nearer 1."""
+    who = "'X' parameter of prepare"
+    q = check_q(q, "prepare")
+    normalize = check_bool(normalize, "normalize", "prepare")
+    X = as_tensor(X, who, check_dtype(dtype, "prepare"), rescale=normalize)  # unit rows ignore the scale of X
+    check_finite(X, who)
+    return _prepare(X, q, who, normalize)
 
 
 def is_matrix(x):
@@ -75,9 +89,9 @@ def layers(feats, name, fn, dtype, device):
         if feats.ndim == 2:
             fail(f"'{name}' parameter of {fn}", "be a sequence of N x D arrays or an L x N x D array (wrap a "
                  "single layer in a list)", f"shape {tuple(feats.shape)}")
-        t = as_tensor(feats, f"'{name}' parameter of {fn}", dtype, device, ndim=3)
-        out = list(t)
-    elif isinstance(feats, (list, tuple)) and feats:
+        if feats.ndim != 3 or 0 in feats.shape:
+            fail(f"'{name}' parameter of {fn}", "be a non-empty 3-D array (L x N x D)", f"shape {tuple(feats.shape)}")
+    if isinstance(feats, (np.ndarray, torch.Tensor, list, tuple)) and len(feats):
         out = [as_tensor(x, f"'{name}' parameter of {fn} (layer {i})", dtype, device) for i, x in enumerate(feats)]
     elif isinstance(feats, (list, tuple)):
         fail(f"'{name}' parameter of {fn}", "hold at least one layer", f"an empty {type(feats).__name__}")
@@ -105,7 +119,9 @@ def setup(feats_a, feats_b, metric, kw, dtype, q, fn):
                 fail(f"'feats_a' and 'feats_b' parameters of {fn}", "have the same number of rows N in every layer",
                      f"shape {tuple(la[0].shape)} (feats_a layer 0) and {tuple(x.shape)} ({name} layer {i})")
     p = _m.params(metric, kw, n, [x.shape[1] for x in la + lb], ("feats_a", "feats_b"))
-    return s, p, [_prepare(x, q) for x in la], [_prepare(x, q) for x in lb]
+    pa, pb = ([_prepare(x, q, f"'{name}' parameter of {fn} (layer {i})") for i, x in enumerate(xs)]
+              for name, xs in (("feats_a", la), ("feats_b", lb)))
+    return s, p, pa, pb
 
 
 def states(s, p, xs, name, fn):

@@ -54,7 +54,7 @@ def test_layerwise_accepts_an_l_by_n_by_d_array():
 @pytest.mark.parametrize("name", ["cknna", "cycle_knn", "svcca", "unbiased_cka"])
 def test_layerwise_matches_single_calls_on_prepared_layers(name):
     fa, fb = stack(6, 50, [8, 12]), stack(7, 50, [10, 9, 14])
-    kw = {"cca_dim": 5} if name == "svcca" else ({"k": 6} if "k" in al.metrics._SPECS[name].defaults else {})
+    kw = {"cca_dim": 5} if name == "svcca" else ({"k": 6} if "k" in al.PARAMS[name] else {})
     res = al.layerwise(fa, fb, name, **kw)
     prep = (lambda X: al.prepare(X, normalize=False)) if name.endswith("_knn") else al.prepare
     for i, a in enumerate(fa):
@@ -103,10 +103,13 @@ def test_max_over_layer_pairs_inflates_the_null():
 
 
 def test_calibrate_z_when_the_null_has_no_spread():
-    # every row identical in A: cosine ties everywhere, so the k-NN lists (and scores) ignore the shuffle
-    A = np.ones((12, 3))
-    cal = al.calibrate(A, A, "mutual_knn", k=3, n_perm=3)
-    assert cal.null_std == 0.0 and cal.calibrated == 0.0 and cal.z == 0.0
+    # one-hot B: its centred kernel H is invariant to row permutations, so every shuffle scores alike; the score
+    # itself differs by rounding (0.42878240 vs 0.42878244 in float32), which once gave z = -inf
+    A = np.random.RandomState(1).randn(20, 5)
+    cal = al.calibrate(A, np.eye(20), "cka", n_perm=3)
+    assert cal.null_std == 0.0 and cal.null_mean == cal.null[0]
+    assert 0 < abs(cal.calibrated) < 1e-6 and cal.z == 0.0
+    assert al.calibrate(A, np.eye(20), "cka", n_perm=3, dtype=F64).z == 0.0
 
 
 def test_import_alignment_stays_light():

@@ -242,7 +242,7 @@ def test_kernel_level_equals_feature_level(name):
                 for X in (At, Bt)]
     else:
         K, L = At @ At.T, Bt @ Bt.T
-    kw = {"k": 6} if "k" in al.metrics._SPECS[name].defaults else {}
+    kw = {"k": 6} if "k" in al.PARAMS[name] else {}
     assert al.measure_kernels(name, K, L, dtype=F64, **kw) == pytest.approx(
         al.measure(name, At, Bt, dtype=F64, **kw), abs=1e-10)
 
