@@ -13,7 +13,7 @@ not bounded (see its docstring). No metric returns NaN: where one is undefined (
 ValueError naming the input. Every metric is invariant to a positive factor on an input, at any magnitude: inputs are
 rescaled by powers of two (exact), so A * 1e30 and A * 1e-30 score as A does. Inputs that float32 cannot hold even
 then (float64 values spanning more than its range, or differing only below its resolution) raise ValueError
-suggesting dtype=torch.float64. Definitions: DESIGN.md. Imports only numpy and torch.
+suggesting dtype=torch.float64. Definitions: docs/DESIGN.md. Imports only numpy and torch.
 """
 from .metrics import (
                       KERNEL_METRICS,

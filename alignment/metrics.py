@@ -1,7 +1,7 @@
 """The eight alignment metrics at feature level and (all but SVCCA) at kernel level, with one code path each:
 validate once, reduce each side to a per-representation state, score the two states.
 
-Definitions: DESIGN.md "Metric definitions". Inputs are numpy arrays or torch tensors; the computation runs on the
+Definitions: docs/DESIGN.md "Metrics". Inputs are numpy arrays or torch tensors; the computation runs on the
 inputs' device in `dtype` (float32 by default, float64 on request) and returns a Python float.
 """
 from types import MappingProxyType
@@ -11,9 +11,9 @@ import torch
 
 from platonic_core.checks import check_bool, check_int, fail
 
-from . import hsic as _hsic
-from . import knn as _knn
-from . import subspace as _sub
+from . import _hsic
+from . import _knn
+from . import _subspace as _sub
 from ._checks import as_tensor, check_dtype, check_finite, check_rows, same_device, same_rows
 from ._scale import maxabs, pow2
 
@@ -40,7 +40,7 @@ _FLAT_ROWS = "every row constant off the diagonal"
 
 
 def _untied(lists, who, got):
-    """Neighbour lists of which at least one row is not a pure tie-break (see knn.Knn.flat)."""
+    """Neighbour lists of which at least one row is not a pure tie-break (see _knn.Knn.flat)."""
     if lists.flat.all():
         fail(who, _TIES, got)
     return lists

@@ -1,6 +1,6 @@
 """Contrastive losses as pure functions of logits g(a, b) (torch; no state, no parameters).
 
-Optima (DESIGN.md): binary NCE with positive prior p -> g = K_PMI + log(p / (1 - p));
+Optima (docs/DESIGN.md): binary NCE with positive prior p -> g = K_PMI + log(p / (1 - p));
 InfoNCE (tau = 1) -> g = K_PMI + c(a), for in-batch or explicit negatives alike.
 """
 from __future__ import annotations

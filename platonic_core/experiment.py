@@ -27,7 +27,6 @@ import math
 import os
 import pkgutil
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,13 +180,15 @@ def run(name: str, out=None, *, quiet: bool = False, kind: str | None = None, **
     out = checks.check_out_dir(out if out is not None else Path("runs") / name, "out", name)
     cfg["out"] = str(out)
     exp = get(name)
-    start = time.perf_counter()
     import torch  # only now: listing and resolving stay light
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(cfg["threads"])
-    out.mkdir(parents=True, exist_ok=True)
-    results, summary = exp.load().run(cfg, out)
-    results.setdefault("seconds", round(time.perf_counter() - start, 2))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        results, summary = exp.load().run(cfg, out)
+    finally:
+        torch.set_num_threads(threads)  # a Python caller's setting is theirs
     if _rank_zero():
         path = runio.write_results(out, cfg, results, seed=cfg["seed"])
         if not quiet:

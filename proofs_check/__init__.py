@@ -3,7 +3,7 @@
 One module per statement, each with `check(examples=None, seed=0, ...) -> StatementResult`:
   1 `f1`         Prop. F.1 as stated (paper)
   2 `sharpened`  F.1 with the weaker premise max_{i!=j} K_ij <= min_i mean_j K_ij (ours)
-  3 `shift`      PSD-ability, the least shift C*, valid shifts, negative eigenvalues (ours, DESIGN.md)
+  3 `shift`      PSD-ability, the least shift C*, valid shifts, negative eigenvalues (ours, docs/DESIGN.md)
   4 `rarity`     the spread bound and a table of how often worlds meet F.1 / are PSD-able (ours)
   5 `optima`     binary NCE and InfoNCE optima (paper, App. F.1)
   6 `observed`   bijections preserve P_coor and K_PMI (paper, Eq. 7-8); merges: Jensen, chi-square identity (ours)

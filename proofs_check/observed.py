@@ -10,8 +10,8 @@ P_X = observation.pushforward(P_Z, W, include_self), p = P_X's marginal; a deter
 - Jensen (ours): for a deterministic merge (Merge, DropFactor), P_X = O^T P_Z O (block sums), so
   e^{K_X(x, y)} = sum_{a in x, b in y} w_a w_b e^{K_Z(a, b)} with w_a = pi_a / p_x, and by concavity of log
   K_X(x, y) >= sum_{a in x, b in y} w_a w_b K_Z(a, b) (to 1e-12 scale), with equality iff K_Z is constant on
-  the block. Diagonal blocks included: for a deterministic map the d = 0 term maps exactly (DESIGN.md).
-- chi-square identity (ours, DESIGN.md): with R = e^K - 1 = P / (p p^T) - 1 and <F, G> = sum pi_a pi_b F G,
+  the block. Diagonal blocks included: for a deterministic map the d = 0 term maps exactly (docs/DESIGN.md).
+- chi-square identity (ours, docs/DESIGN.md): with R = e^K - 1 = P / (p p^T) - 1 and <F, G> = sum pi_a pi_b F G,
   the cosine between R_Z and R_X o h is sqrt(chi2(X; X') / chi2(Z; Z')) =
   worlds.predicted_lossy_alignment(P_Z, P_X), and at most 1. Proof: <R_Z, R_X o h> = chi2(X) = ||R_X o h||^2
   and ||R_Z||^2 = chi2(Z). chi2 is computed as sum (P - p p^T)^2 / (p p^T); tolerances in `judge_chi2`.

@@ -1,4 +1,4 @@
-"""Statement 3: exactly when a constant shift makes a kernel PSD, and the least shift (DESIGN.md; ours).
+"""Statement 3: exactly when a constant shift makes a kernel PSD, and the least shift (docs/DESIGN.md; ours).
 
 Notation: K real symmetric (N, N), H = I - 11^T / N, f(C) = lambda_min(K + C 11^T) (concave, non-decreasing in C),
 C* = worlds.min_shift(K) (+inf when no C works), scale = max(1, max |K|), tol = 1e-9 N scale.

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import alignment as al
-from alignment import knn as _knn
+from alignment import _knn
 
 F64 = torch.float64
 

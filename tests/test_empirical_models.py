@@ -54,10 +54,11 @@ def test_language_loaders_shapes_finite_deterministic(name, n_states, width, cau
     f = features.extract(m, TEXTS, batch_size=2)
     assert len(f) == n_states and all(x.shape == (2, width) for x in f)
     assert all(torch.isfinite(x).all() for x in f)
-    # The short caption padded next to the long one gives the features it has alone: the mask mean is right.
+    # The short caption padded next to the long one gives the features it has alone: the mask mean is right (a
+    # masking error moves features by orders more than the rounding of other matmul shapes and thread counts).
     alone = features.extract(m, TEXTS[:1])
     for a, b in zip(f, alone):
-        torch.testing.assert_close(a[:1], b, rtol=1e-3, atol=1e-4)
+        torch.testing.assert_close(a[:1], b, rtol=1e-3, atol=5e-4)
     assert not torch.allclose(f[-1][0], f[-1][1])
 
 

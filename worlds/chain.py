@@ -1,4 +1,4 @@
-"""A stationary Markov-chain world and its exact cooccurrence statistics (DESIGN.md formulas)."""
+"""A stationary Markov-chain world and its exact cooccurrence statistics (docs/DESIGN.md formulas)."""
 from __future__ import annotations
 
 import warnings

@@ -1,5 +1,5 @@
 """Information between paired events under a cooccurrence P_coor (mutual and chi-square information),
-and the lossy-alignment prediction of DESIGN.md.
+and the lossy-alignment prediction of docs/DESIGN.md.
 
 Inputs are validated as distributions: finite, non-negative, summing to 1 within SUM_ATOL = 1e-8 (joints also
 square); NaN, negative entries or unnormalised counts raise instead of giving a number.
@@ -47,7 +47,7 @@ def _chi2(p, r, c) -> float:
 
 def predicted_lossy_alignment(P_world, P_observed) -> float:
     """sqrt(chi2(X; X') / chi2(Z; Z')): the predicted p-weighted cosine between the exp-PMI - 1 kernels of a
-    deterministic merge X = h(Z) and of the world Z (DESIGN.md).
+    deterministic merge X = h(Z) and of the world Z (docs/DESIGN.md).
 
     Both are joint distributions (square, summing to 1); a merge never has more values than the world has states,
     so P_observed may not be larger than P_world.

@@ -28,7 +28,7 @@ def pmi_kernel(P) -> np.ndarray:
 
 
 def min_shift(K, tol: float | None = None) -> float:
-    """The least C such that K + C 11^T is PSD; +inf when no C does (DESIGN.md).
+    """The least C such that K + C 11^T is PSD; +inf when no C does (docs/DESIGN.md).
 
     Write K in the basis (1/sqrt(N), U) with U an orthonormal basis of 1-perp: a = 1^T K 1 / N, b = U^T K 1/sqrt(N),
     M = U^T K U. Some C works iff M is PSD and b lies in range(M), and then C* = (b^T M^+ b - a) / N, which equals

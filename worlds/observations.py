@@ -2,7 +2,7 @@
 
 Every observation has a row-stochastic `.matrix` O (N_z x N_x): O[z, x] = P(X = x | Z = z). Observed values are
 integer indices 0..N_x-1; modality-specific content (vectors, token strings) is attached to those indices.
-Each time step is observed once, with noise independent across time, so (DESIGN.md) the lag-d terms of P_coor map
+Each time step is observed once, with noise independent across time, so (docs/DESIGN.md) the lag-d terms of P_coor map
 to O^T (D A^d) O while the d = 0 term maps to diag(p_X); `.pushforward` applies exactly that.
 """
 from __future__ import annotations

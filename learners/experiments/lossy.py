@@ -2,7 +2,7 @@
 
 On a product world (shape x colour), learners see the world through merges (colour pairs, colour quadruples),
 a dropped factor (shape only, colour only) and noisy channels. Each is compared with a learner on a bijective
-relabelling through the p-weighted cosine of their exp-PMI - 1 kernels (DESIGN.md: for a deterministic merge it
+relabelling through the p-weighted cosine of their exp-PMI - 1 kernels (docs/DESIGN.md: for a deterministic merge it
 equals sqrt(chi2_X / chi2_Z)), through the alignment metrics, and against the mutual-information ratio. The two
 complementary drops are compared with each other (exactly 0 in theory).
 """

@@ -2,7 +2,7 @@
 
 Each representation is reduced once to a `Gram` (or, for CKNNA, a `knn.Knn` carrying kernel values); a score is then
 HSIC(a, b) / sqrt(HSIC(a, a) HSIC(b, b)) with the self terms stored in the state. No epsilon in the ratio.
-CKNNA scores a stack of layers against one layer at once (see knn.py).
+CKNNA scores a stack of layers against one layer at once (see _knn.py).
 
 Kernels and features are scaled by powers of two (exact, see _scale.py), so the HSIC sums of squares neither
 overflow nor underflow, whatever the magnitude of the input.
@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import torch
 
-from . import knn as _knn
+from . import _knn
 from ._scale import factor, maxabs, pow2
 
 
