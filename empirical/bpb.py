@@ -156,12 +156,7 @@ def cached(model, texts, *, max_length=512, device="auto", dtype="float32", cach
     force = check_bool(force, "force", owner)
     if cache_dir is not None:
         check_out_dir(cache_dir, "cache_dir", owner)
-    if loaded is not None:
-        if not isinstance(loaded, models.Loaded):
-            fail(param("loaded", owner), "be None or a Loaded model", type(loaded).__name__, TypeError)
-        if loaded.name != model or loaded.dtype != models.DTYPES[dtype]:
-            fail(param("loaded", owner), f"be model {model!r} loaded in {dtype} (its value is cached under that key)",
-                 f"{loaded.name!r} in {str(loaded.dtype).replace('torch.', '')}")
+    models.check_loaded(loaded, model, dtype, owner)
     from empirical import features
 
     key = {"model": model, "texts": runio.digest(texts, length=16), "n": len(texts),

@@ -245,12 +245,7 @@ def cached(model, dataset, *, pooling="auto", dtype="float32", device="auto", ba
     force = check_bool(force, "force", owner)
     if cache_dir is not None:
         check_out_dir(cache_dir, "cache_dir", owner)
-    if loaded is not None:
-        if not isinstance(loaded, models.Loaded):
-            fail(param("loaded", owner), "be None or a Loaded model", type(loaded).__name__, TypeError)
-        if loaded.name != model or loaded.dtype != models.DTYPES[dtype]:
-            fail(param("loaded", owner), f"be model {model!r} loaded in {dtype} (its features are cached under that "
-                 "key)", f"{loaded.name!r} in {str(loaded.dtype).replace('torch.', '')}")
+    models.check_loaded(loaded, model, dtype, owner)
     key = cache_key(model, dataset, pooling, dtype, max_length)
     where = entry_dir(key, cache_dir)
     if not _check_key_file(where, key):

@@ -161,6 +161,18 @@ def resolve_device(device="auto", owner="load"):
     return dev
 
 
+def check_loaded(loaded, model, dtype, owner):
+    """`loaded` (None, or the Loaded model `model` in `dtype`, to reuse for a cache of that key) or raise."""
+    if loaded is None:
+        return None
+    if not isinstance(loaded, Loaded):
+        fail(param("loaded", owner), "be None or a Loaded model", type(loaded).__name__, TypeError)
+    if loaded.name != model or loaded.dtype != DTYPES[dtype]:
+        fail(param("loaded", owner), f"be model {model!r} loaded in {dtype} (its results are cached under that key)",
+             f"{loaded.name!r} in {str(loaded.dtype).replace('torch.', '')}")
+    return loaded
+
+
 def check_dtype(dtype, owner="load"):
     """`dtype` as given when it is one of DTYPES' names (float32, bfloat16, float16); else ValueError."""
     return check_choice(dtype, "dtype", owner, tuple(DTYPES))
