@@ -15,7 +15,7 @@ An experiment is a module of `learners.experiments` (simulations, `python -m wor
 Module-level imports stay light (no torch), so listing experiments and `--help NAME` are instant. Every experiment
 also takes the run options in RUN_DEFAULTS. The runner resolves RUN_DEFAULTS <- DEFAULTS <- overrides, rejects
 unknown keys, checks each value's type against its default, calls `check`, then `run`, and writes
-<out>/results.json in the one schema (platonic_core.runio.write_results).
+<out>/results.json in the one schema (platonic_core.runio.write_results) and report.html (platonic_core.report).
 """
 from __future__ import annotations
 
@@ -27,10 +27,12 @@ import math
 import os
 import pkgutil
 import sys
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
-from . import checks, runio
+from . import checks, progress, report, runio
 
 # kind -> (package holding the experiments, the command that runs them)
 KINDS = {"simulation": ("learners.experiments", "python -m worlds.run"),
@@ -175,7 +177,8 @@ def _rank_zero() -> bool:
 
 def run(name: str, out=None, *, quiet: bool = False, kind: str | None = None, **overrides) -> dict:
     """Run experiment `name` with `overrides` of its DEFAULTS; write <out>/results.json (default out:
-    runs/<name>) and its figures; print the summary unless `quiet`; return the results."""
+    runs/<name>), its figures and report.html; print the summary (and, on a terminal, progress) unless `quiet`;
+    return the results."""
     cfg = resolve(name, overrides, kind)
     out = checks.check_out_dir(out if out is not None else Path("runs") / name, "out", name)
     cfg["out"] = str(out)
@@ -184,17 +187,22 @@ def run(name: str, out=None, *, quiet: bool = False, kind: str | None = None, **
 
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg["threads"])
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        results, summary = exp.load().run(cfg, out)
+        with progress.quiet(quiet):
+            progress.announce(f"{exp.command}: {exp.description} -> {out}")
+            out.mkdir(parents=True, exist_ok=True)
+            results, summary = exp.load().run(cfg, out)
     finally:
         torch.set_num_threads(threads)  # a Python caller's setting is theirs
+    timings = {"started": started.isoformat(timespec="seconds"), "seconds": round(time.perf_counter() - clock, 2)}
     if _rank_zero():
-        path = runio.write_results(out, cfg, results, seed=cfg["seed"])
+        path = runio.write_results(out, cfg, results, seed=cfg["seed"], timings=timings)
+        page = report.write_report(out)
         if not quiet:
             print(summary)
             plots = [str(out / p) for p in results.get("plots", [])]
-            print(f"\nwrote {', '.join([str(path), *plots])}")
+            print(f"\nwrote {', '.join([str(path), str(page), *plots])}")
     return results
 
 

@@ -2,7 +2,7 @@
 
 Every file is written to a temporary sibling and renamed over its target, so nothing is ever half-written; a
 temporary file left by a killed writer (its process gone) is removed the next time its target is written.
-results.json has one schema: {"config", "seed", "versions", "results"}.
+results.json has one schema: {"config", "seed", "versions", "results", "timings"}.
 """
 from __future__ import annotations
 
@@ -143,10 +143,12 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def write_results(out_dir: str | os.PathLike, config: dict, results: dict, seed: int | None = None) -> Path:
-    """Write out_dir/results.json in the one schema: resolved config, seed, package versions and the numbers."""
-    return write_json(Path(out_dir) / "results.json",
-                      {"config": config, "seed": seed, "versions": versions(), "results": results})
+def write_results(out_dir: str | os.PathLike, config: dict, results: dict, seed: int | None = None,
+                  timings: dict | None = None) -> Path:
+    """Write out_dir/results.json in the one schema: resolved config, seed, package versions, the numbers and the
+    timings (when the run was started, how many seconds it took)."""
+    return write_json(Path(out_dir) / "results.json", {"config": config, "seed": seed, "versions": versions(),
+                                                       "results": results, "timings": timings or {}})
 
 
 def digest(*parts, length: int = 20) -> str:

@@ -23,7 +23,8 @@ DATA=(
   foolbox==3.3.4
   gensim==4.4.0
 )
-DEBS=(tuxpaint-stamps-default openclipart-png openclipart-svg dataset-fashion-mnist)
+# Debian: the data sets, and Chromium, in which the tests render a run's report.html headless.
+DEBS=(tuxpaint-stamps-default openclipart-png openclipart-svg dataset-fashion-mnist chromium)
 
 # Print the pins whose installed version differs (one python start for all of them).
 missing() {

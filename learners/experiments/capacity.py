@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from platonic_core import checks
+from platonic_core.progress import progress
 from platonic_core.runio import pyplot, save_figure
 from worlds import Permutation
 from worlds.summary import summarise
@@ -60,7 +61,7 @@ def run(cfg: dict, out: Path):
     K, P = world.pmi(W), world.cooccurrence(W)
     steps = scaled(cfg["steps"], cfg["scale"], 20)
     kernels = {}
-    for (dim, s), obs, kw in _plan(cfg, world):
+    for (dim, s), obs, kw in progress(_plan(cfg, world), desc="fits", unit="fit"):
         r = fit_in(out, f"dim{dim}-seed{s}", world, obs, cfg["fresh"], **kw)
         kernels.setdefault(dim, []).append(r.state_kernel)
     rows = []

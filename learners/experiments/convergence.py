@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from platonic_core import checks
+from platonic_core.progress import progress
 from platonic_core.runio import pyplot, save_figure
 from worlds import OBSERVATIONS
 from worlds.summary import summarise
@@ -75,7 +76,7 @@ def run(cfg: dict, out: Path):
     K = world.pmi(W)
     steps = scaled(cfg["steps"], cfg["scale"], 20)
     fits, rows = {}, []
-    for (loss, m), obs, kw in _plan(cfg, world):
+    for (loss, m), obs, kw in progress(_plan(cfg, world), desc="fits", unit="fit"):
         r = fit_in(out, f"{loss}-{m}", world, obs, cfg["fresh"], **kw)
         fits[loss, m] = r
         rep = r.report()

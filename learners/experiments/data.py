@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from platonic_core import checks
+from platonic_core.progress import progress
 from platonic_core.runio import pyplot, save_figure
 from worlds import Permutation, plugin_pmi
 from worlds.summary import summarise
@@ -72,7 +73,7 @@ def run(cfg: dict, out: Path):
     steps = scaled(cfg["steps"], cfg["scale"], 20)
     floors = {d: compare(population_optimum(P, cfg["loss"], d, seed=cfg["seed"]).kernel, K) for d in cfg["dims"]}
     rows, plugs = [], {}
-    for (budget, dim), obs, kw in _plan(cfg, world):
+    for (budget, dim), obs, kw in progress(_plan(cfg, world), desc="fits", unit="fit"):
         r = fit_in(out, f"M{budget}-dim{dim}", world, obs, cfg["fresh"], **kw)
         if budget not in plugs:  # the plug-in PMI of this budget's pool (the same pool for every dim)
             try:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from platonic_core import checks
+from platonic_core.progress import progress
 from platonic_core.runio import pyplot, save_figure
 from worlds import (
     DropFactor,
@@ -85,7 +86,7 @@ def run(cfg: dict, out: Path):
     common = _fit_options(cfg)
     ref = fit_in(out, "bijective", world, Permutation(N, seed=cfg["seed"] + 1), cfg["fresh"], dim=N, **common)
     rows, fits = [], {}
-    for name, (kind, o) in _observations(cfg, world).items():
+    for name, (kind, o) in progress(_observations(cfg, world).items(), desc="lossy fits", unit="fit"):
         r = fit_in(out, name, world, o, cfg["fresh"], dim=o.n_obs, **common)
         fits[name] = r
         PX = o.pushforward(P, W)
