@@ -26,8 +26,10 @@ def quiet(flag: bool = True):
         _quiet = before
 
 
-def progress(iterable=None, *, total: int | None = None, desc: str | None = None, unit: str = "it"):
-    """`iterable` wrapped in a tqdm bar when `enabled()`, else returned as it is (no tqdm import)."""
+def progress(iterable=None, *, total: int | None = None, desc: str | None = None, unit: str = "it",
+             delay: float = 0):
+    """`iterable` wrapped in a tqdm bar when `enabled()`, else returned as it is (no tqdm import). With `delay`
+    (seconds) the bar appears only if the loop is still running by then: library loops that are usually quick."""
     if not enabled():
         return iterable if iterable is not None else _Silent()
     from tqdm.auto import tqdm
@@ -36,7 +38,7 @@ def progress(iterable=None, *, total: int | None = None, desc: str | None = None
     # zero width hidden below a screen of zero rows
     size = shutil.get_terminal_size()
     return tqdm(iterable, total=total, desc=desc, unit=unit, leave=False, file=sys.stderr, ncols=size.columns,
-                nrows=size.lines)
+                nrows=size.lines, delay=delay)
 
 
 def announce(message: str) -> None:

@@ -12,6 +12,7 @@ One module per statement, each with `check(examples=None, seed=0, ...) -> Statem
 from __future__ import annotations
 
 from platonic_core.checks import check_int
+from platonic_core.progress import progress
 
 from . import f1, observed, optima, rarity, sharpened, shift
 from ._core import ClaimResult, StatementResult, Verdict, check_args
@@ -30,7 +31,7 @@ def run_all(examples: int | None = None, seed: int = 0, per_family: int = 24,
         raise ValueError(f"The 'only' parameter of run_all must name statements among {list(STATEMENTS)}. "
                          f"Got {unknown}.")
     results = []
-    for key in chosen:
+    for key in progress(chosen, desc="statements", unit="statement"):  # a bar on a terminal only
         if key == "4":
             results.append(rarity.check(examples, seed, per_family=per_family))
         else:

@@ -11,6 +11,7 @@ import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
 from platonic_core.checks import check_bool, check_int, fail, param
+from platonic_core.progress import progress
 
 from ._checks import as_square, check_name, check_row_stochastic, check_seed, check_sizes
 from .kernels import pmi_kernel
@@ -155,7 +156,7 @@ class MarkovWorld:
             lag = sp.diags(self.stationary, format="csr")
             total = sp.csr_matrix(a.shape)
             d_term = lag
-            for _ in range(w):
+            for _ in progress(range(w), desc="P_coor lags", unit="lag", delay=2):  # a bar if it takes a while
                 lag = lag @ a  # D A^d, one sparse/dense product per lag
                 total = total + lag
         else:
@@ -163,7 +164,7 @@ class MarkovWorld:
             lag = np.diag(self.stationary)
             total = np.zeros_like(a)
             d_term = lag
-            for _ in range(w):
+            for _ in progress(range(w), desc="P_coor lags", unit="lag", delay=2):
                 lag = lag @ a  # D A^d, one sparse/dense product per lag
                 total = total + lag
         total = total + total.T
