@@ -41,6 +41,14 @@ def check_fits(plan) -> None:
         FitConfig(**kw)
 
 
+def announce_fits(world, window: int, n_fits: int, steps: int) -> None:
+    """Say what the simulation is about to train (on a terminal)."""
+    from platonic_core.progress import announce
+
+    announce(f"  world {world.name} (N={world.n_states}), W={window}: {n_fits} fits of {steps} steps; fits are "
+             "cached under <out>/fits/ and resume when rerun")
+
+
 def scaled(n: int, scale: float, low: int = 1) -> int:
     """n * scale rounded, at least `low` (--scale multiplies training lengths)."""
     return max(low, int(round(n * scale)))

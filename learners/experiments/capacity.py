@@ -18,7 +18,7 @@ from worlds import Permutation
 from worlds.summary import summarise
 
 from ..population import LOSSES
-from ._common import check_fits, check_world, fit_in, kernel_alignment, scaled, table
+from ._common import announce_fits, check_fits, check_world, fit_in, kernel_alignment, scaled, table
 
 DEFAULTS = {
     "world": "torus",
@@ -60,6 +60,7 @@ def run(cfg: dict, out: Path):
     W, N = cfg["window"], world.n_states
     K, P = world.pmi(W), world.cooccurrence(W)
     steps = scaled(cfg["steps"], cfg["scale"], 20)
+    announce_fits(world, W, len(cfg["dims"]) * cfg["seeds"], steps)
     kernels = {}
     for (dim, s), obs, kw in progress(_plan(cfg, world), desc="fits", unit="fit"):
         r = fit_in(out, f"dim{dim}-seed{s}", world, obs, cfg["fresh"], **kw)

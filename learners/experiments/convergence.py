@@ -19,7 +19,7 @@ from worlds import OBSERVATIONS
 from worlds.summary import summarise
 
 from ..population import LOSSES
-from ._common import check_fits, check_world, fit_in, kernel_alignment, scaled, table
+from ._common import announce_fits, check_fits, check_world, fit_in, kernel_alignment, scaled, table
 
 DEFAULTS = {
     "world": "torus",            # lazy torus 8 x 8 with teleport: PSD-able at W = 16
@@ -75,6 +75,7 @@ def run(cfg: dict, out: Path):
     W, N = cfg["window"], world.n_states
     K = world.pmi(W)
     steps = scaled(cfg["steps"], cfg["scale"], 20)
+    announce_fits(world, W, len(cfg["losses"]) * len(cfg["modalities"]), steps)
     fits, rows = {}, []
     for (loss, m), obs, kw in progress(_plan(cfg, world), desc="fits", unit="fit"):
         r = fit_in(out, f"{loss}-{m}", world, obs, cfg["fresh"], **kw)

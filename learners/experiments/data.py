@@ -19,7 +19,7 @@ from worlds import Permutation, plugin_pmi
 from worlds.summary import summarise
 
 from ..population import LOSSES
-from ._common import check_fits, check_world, fit_in, scaled, table
+from ._common import announce_fits, check_fits, check_world, fit_in, scaled, table
 
 DEFAULTS = {
     "world": "torus",
@@ -71,6 +71,7 @@ def run(cfg: dict, out: Path):
     W, N = cfg["window"], world.n_states
     K, P = world.pmi(W), world.cooccurrence(W)
     steps = scaled(cfg["steps"], cfg["scale"], 20)
+    announce_fits(world, cfg["window"], len(cfg["budgets"]) * len(cfg["dims"]), steps)
     floors = {d: compare(population_optimum(P, cfg["loss"], d, seed=cfg["seed"]).kernel, K) for d in cfg["dims"]}
     rows, plugs = [], {}
     for (budget, dim), obs, kw in progress(_plan(cfg, world), desc="fits", unit="fit"):

@@ -28,7 +28,7 @@ from worlds import (
 from worlds.summary import summarise
 
 from ..population import LOSSES
-from ._common import check_fits, check_world, fit_in, kernel_alignment, pmi_cosine, scaled, table
+from ._common import announce_fits, check_fits, check_world, fit_in, kernel_alignment, pmi_cosine, scaled, table
 
 DEFAULTS = {
     "world": "product",          # two lazy 8-rings: 64 states, factor_sizes (8, 8); PSD-able at W = 16
@@ -83,6 +83,7 @@ def run(cfg: dict, out: Path):
     P, K, pi = world.cooccurrence(W), world.pmi(W), world.stationary
     P = P.toarray() if hasattr(P, "toarray") else P
     steps = scaled(cfg["steps"], cfg["scale"], 20)
+    announce_fits(world, cfg["window"], 1 + len(_observations(cfg, world)), steps)
     common = _fit_options(cfg)
     ref = fit_in(out, "bijective", world, Permutation(N, seed=cfg["seed"] + 1), cfg["fresh"], dim=N, **common)
     rows, fits = [], {}
