@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup run test test-all bench clean
+.PHONY: setup run test test-all test-gpu bench clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ test: setup
 
 test-all: setup
 	$(PY) -m pytest -m ""
+
+# On a GPU machine: the CUDA tests and the benchmarks on the GPU (scripts/test_gpu.sh; needs no set-up there).
+test-gpu:
+	bash scripts/test_gpu.sh
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

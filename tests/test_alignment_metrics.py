@@ -260,12 +260,3 @@ def test_numpy_and_torch_inputs_agree():
     for name in al.METRICS:
         kw = {"cca_dim": 5} if name == "svcca" else {}
         assert al.measure(name, A, B, **kw) == al.measure(name, torch.tensor(A), torch.tensor(B), **kw)
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_inputs_match_cpu():
-    A, B = gauss(10, 128, 16, 24)
-    for name in al.METRICS:
-        cpu = al.measure(name, A, B, dtype=F64)
-        gpu = al.measure(name, torch.tensor(A).cuda(), torch.tensor(B).cuda(), dtype=F64)
-        assert gpu == pytest.approx(cpu, abs=1e-9)

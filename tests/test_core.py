@@ -103,3 +103,15 @@ def test_validators_return_converted_values(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="'out' parameter of cli must be a directory .* is a file"):
         checks.check_out_dir(tmp_path / "file" / "run", "out", "cli")
+
+
+def test_gpu_script_runs_and_says_when_there_is_no_gpu():
+    import torch
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(["bash", str(root / "scripts" / "test_gpu.sh")], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    if not torch.cuda.is_available():
+        assert "CUDA: none" in out.stdout and " skipped" in out.stdout and " passed" not in out.stdout
+    else:
+        assert " passed" in out.stdout and " failed" not in out.stdout
