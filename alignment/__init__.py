@@ -4,7 +4,10 @@ Feature level: `mutual_knn, cycle_knn, lcs_knn, edit_distance_knn, cka, unbiased
 numpy or torch, same N) and `measure(name, A, B, **kw)`; `PARAMS[name]` lists each metric's parameters and defaults,
 and `metric_kwargs(name, **settings)` picks the ones it takes. Kernel level: `measure_kernels(name, K, L, **kw)` on
 two N x N kernels / similarity matrices. Layer sweeps: `layerwise`, with the paper's pipeline `prepare`. Chance
-level: `calibrate`. Everything runs on the inputs' device, float32 by default (`dtype=torch.float64` on request), and
+level and the calibrated score of record (Gröger et al. 2026): `calibrate` (permutation null, p-value, threshold,
+calibrated score; single pairs and layer stacks, aggregate "max" or "mean"), `chance` (the permutation chance level
+of any metric), `mutual_knn_chance` (the exact one, k / (N-1)). Uncertainty: `bootstrap` (m-out-of-n subsampling).
+Everything runs on the inputs' device, float32 by default (`dtype=torch.float64` on request), and
 is deterministic: the same inputs, dtype, device and torch thread count (`torch.get_num_threads()`) give bitwise-equal
 numbers; another thread count changes the order of floating-point reductions, so results may differ in the last bits.
 
@@ -31,9 +34,11 @@ from .metrics import (
                       svcca,
                       unbiased_cka,
 )
-from .null import Calibration, calibrate, permutation
+from .null import AGGREGATES, Calibration, calibrate, chance, mutual_knn_chance, permutation
+from .resample import Bootstrap, bootstrap, subsample
 from .sweep import LayerwiseResult, layerwise, prepare
 
 __all__ = ["METRICS", "KERNEL_METRICS", "PARAMS", "metric_kwargs", "mutual_knn", "cycle_knn", "lcs_knn",
            "edit_distance_knn", "cka", "unbiased_cka", "cknna", "svcca", "measure", "measure_kernels", "layerwise",
-           "LayerwiseResult", "prepare", "calibrate", "Calibration", "permutation"]
+           "LayerwiseResult", "prepare", "calibrate", "Calibration", "permutation", "AGGREGATES", "chance",
+           "mutual_knn_chance", "bootstrap", "Bootstrap", "subsample"]

@@ -2,7 +2,9 @@
 
 Each representation is reduced once to a `Gram` (or, for CKNNA, a `knn.Knn` carrying kernel values); a score is then
 HSIC(a, b) / sqrt(HSIC(a, a) HSIC(b, b)) with the self terms stored in the state. No epsilon in the ratio.
-CKNNA scores a stack of layers against one layer at once (see _knn.py).
+CKNNA scores a stack of layers against one layer at once (see _knn.py). Permuting the rows of a representation
+conjugates its kernel, P K P^T (`relabel_gram`), and relabels its lists (`relabel_cknna`): the self terms do not
+change, so no feature product is needed.
 
 Kernels and features are scaled by powers of two (exact, see _scale.py), so the HSIC sums of squares neither
 overflow nor underflow, whatever the magnitude of the input.
@@ -96,11 +98,34 @@ def cka(a, b):
     return min(max(hsic(a, b) / math.sqrt(a.self * b.self), low), 1.0)
 
 
+def relabel_gram(g, perm):
+    """The Gram state of the same features with their rows permuted (row i is old row perm[i]): P K P^T, row sums
+    permuted; sum, self term and rounding level unchanged (the same sums in another order)."""
+    return g._replace(K=g.K[perm[:, None], perm], r=g.r[perm] if g.unbiased else g.r)
+
+
 def cknna_state(lists):
     """(lists, HSIC_u(mask K, mask K)) for neighbour lists carrying the values of a linear kernel K. The values are
-    scaled by a power of two (CKNNA ignores it) so that the float64 sums neither overflow nor underflow."""
-    lists = lists._replace(sval=pow2(lists.sval))
+    scaled by a power of two (CKNNA ignores it) so that the float64 sums neither overflow nor underflow, and held
+    in float64 (exact), the precision of those sums."""
+    lists = lists._replace(sval=pow2(lists.sval).double())
     return lists, masked_hsic(_knn.stack([lists]), lists)[0].item()
+
+
+def relabel_cknna(state, perm, inv):
+    """The CKNNA state of the same features with their rows permuted (see _knn.relabel; perm, inv may be P x N, a
+    batch, whose self terms are then a list of P). The self term is invariant under a relabelling; only where a tie
+    at the k-th value is re-broken (a different tied sample enters a list) is it recomputed from the relabelled
+    lists."""
+    lists, self_term = state
+    if lists.ties is None:
+        new = _knn.relabel(lists, perm, inv, ordered=False)
+        return new, (self_term if perm.ndim == 1 else [self_term] * len(perm))
+    if perm.ndim == 1:
+        return cknna_state(_knn.complete(_knn.relabel(lists, perm, inv)))
+    one = [relabel_cknna(state, p, q) for p, q in zip(perm, inv)]  # P permutations (P x N), each re-breaking ties
+    return (_knn.Knn(None, torch.stack([x[0].sidx for x in one]), torch.stack([x[0].sval for x in one]), None, None,
+                     torch.stack([x[0].flat for x in one])), [x[1] for x in one])
 
 
 def cknna_stack(states):
@@ -108,25 +133,64 @@ def cknna_stack(states):
     return _knn.stack([s[0] for s in states]), torch.tensor([s[1] for s in states], dtype=torch.float64)
 
 
+def _sums(group, n_groups, slot, values):
+    """Sums of the rows of values (E x c) within each group (E int64, ascending), as n_groups x c: each group's
+    values are laid out by `slot` (their place within the group, distinct) in a zero-padded block and summed in
+    that order. No atomics, so the same on every run and device."""
+    width = int(slot.max()) + 1 if len(slot) else 1
+    block = torch.zeros(n_groups, width, values.shape[1], dtype=values.dtype, device=values.device)
+    block[group, slot] = values
+    return block.sum(1)
+
+
+def _segments(key):
+    """(the distinct values of the ascending int64 tensor key, the index of each entry's value, its place among the
+    entries of that value)."""
+    uniq, inv, counts = torch.unique_consecutive(key, return_inverse=True, return_counts=True)
+    first = torch.cumsum(counts, 0) - counts
+    return uniq, inv, torch.arange(len(key), device=key.device) - first.index_select(0, inv)
+
+
 def masked_hsic(a, b):
     """Unbiased HSIC of P = M*K_a and Q = M*K_b, M the intersection of the two row-wise top-k masks, for each layer
-    of the stacked lists a (L x N x k) against the lists b (N x k) -> L float64.
+    of the stacked lists a (L x N x k) against the lists b (N x k) -> L float64; against a batch of P right-hand
+    sides (b.sidx P x N x k, see _knn.relabel) -> P x L.
 
-    P and Q live on a's sorted lists (zero where b lacks the entry), so every term costs O(N k log k):
-    tr(P Q) = sum_ij P_ij Q_ji with (j, i) located by a.rev, and 1^T P Q 1 = sum_ij P_ij (Q 1)_j.
-    Sums are accumulated in float64.
+    P and Q are nonzero only on the intersection, which `_knn.intersect` finds among a's entries, and every term is
+    a sum over its E entries, O(E log E) after the intersection: tr(P Q) = sum_ij P_ij Q_ji with (j, i) located by
+    a.rev, and 1^T P Q 1 = sum_ij P_ij (Q 1)_j. Sums are accumulated in float64 in a fixed order.
     """
-    L, (n, k) = a.idx.shape[0], b.idx.shape
-    hit, pos = _knn.hits(a, b)
-    P = torch.where(hit, a.sval.double(), 0.0).flatten(1)                                    # L x Nk
-    Q = torch.where(hit, b.sval.double().expand(L, n, k).gather(-1, pos), 0.0).flatten(1)
-    pq1 = (P * Q.view(L, n, k).sum(-1).gather(1, a.sidx.flatten(1))).sum(-1)
-    rev = a.rev.flatten(1)
-    tr = (P * torch.where(rev >= 0, Q.gather(1, rev.clamp(min=0)), 0.0)).sum(-1)
-    return (tr + P.sum(-1) * Q.sum(-1) / ((n - 1) * (n - 2)) - 2.0 * pq1 / (n - 2)) / (n * (n - 3))
+    L, (n, k) = a.sidx.shape[0], b.sidx.shape[-2:]
+    G = L * b.sidx.numel() // (n * k)                         # (right-hand side, layer) groups
+    g, q = _knn.intersect(a, b)                              # the intersection, in (group, row, entry) order
+    e = g % (L * n * k)                                       # the entry of a
+    row = g // k                                              # group N + i
+    group = row // n
+    P = a.sval.view(-1).index_select(0, e).double()
+    Q = b.sval.reshape(-1).index_select(0, (group // L * n + row % n) * k + q).double()
+    z = Q.new_zeros(1)
+    # (Q 1)_j of the row (group, j), j the column of each entry: the row sums of Q, looked up where the row has any
+    rows, which, place = _segments(row)
+    rsum = torch.cat([_sums(which, len(rows), place, Q[:, None])[:, 0], z])
+    want = group * n + a.sidx.view(-1).index_select(0, e)
+    at = torch.searchsorted(rows, want).clamp_(max=max(len(rows) - 1, 0))
+    q1 = rsum.index_select(0, torch.where(rows.index_select(0, at) == want, at, len(rows)) if len(rows) else at)
+    # Q_ji of the reverse entry (j, i), where a holds it (a.rev) and it is in the intersection too
+    r = a.rev.view(-1).index_select(0, e)
+    flat = torch.where(r >= 0, group * (n * k) + r, -1)
+    at = torch.searchsorted(g, flat).clamp_(max=max(len(g) - 1, 0))
+    qt = torch.cat([Q, z]).index_select(0, torch.where(g.index_select(0, at) == flat, at, len(g)) if len(g) else at)
+    groups, which, place = _segments(group)
+    t = torch.zeros(G, 4, dtype=torch.float64, device=g.device)
+    t[groups] = _sums(which, len(groups), place, torch.stack([P * qt, P, Q, P * q1], 1))
+    tr, sp, sq, pq1 = t.cpu().unbind(1)
+    h = (tr + sp * sq / ((n - 1) * (n - 2)) - 2.0 * pq1 / (n - 2)) / (n * (n - 3))
+    return h.view(-1, L) if b.sidx.ndim == 3 else h
 
 
 def cknna(a, b):
     """a: cknna_stack of L states, b: one state -> L scores."""
     (la, sa), (lb, sb) = a, b
-    return (masked_hsic(la, lb).cpu() / torch.sqrt(sa * sb)).tolist()
+    if lb.sidx.ndim == 3:  # a batch of P right-hand sides, with P self terms
+        return (masked_hsic(la, lb) / torch.sqrt(sa * torch.as_tensor(sb, dtype=torch.float64)[:, None])).tolist()
+    return (masked_hsic(la, lb) / torch.sqrt(sa * sb)).tolist()

@@ -28,6 +28,10 @@ class _Spec(NamedTuple):
     stack: Callable         # list of L states -> one argument for pair
     pair: Callable          # (stacked states of L layers, one state) -> list of L floats
     exact: bool             # scores are ratios of integer counts, free of rounding
+    relabel: Callable       # (state, perm, inv, who) -> the state of the input with rows permuted (row i = perm[i])
+    smax: float | None      # the largest score (None: unbounded, CKNNA)
+    batch: Callable | None  # state -> how many permutations relabel and pair take at once (perm P x N; pair then
+                            # returns P lists of L); None: one at a time
 
 
 def _each(f):
@@ -101,10 +105,14 @@ def _gram(unbiased_default):
 
 def _cknna_defined(lists, who):
     """CKNNA state of neighbour lists over a linear kernel; a non-positive self term makes CKNNA undefined."""
-    state = _hsic.cknna_state(lists)
-    if not state[1] > 0:
+    return _cknna_checked(_hsic.cknna_state(lists), who)
+
+
+def _cknna_checked(state, who):
+    low = min(state[1]) if isinstance(state[1], list) else state[1]  # a batch of relabelled states: P self terms
+    if not low > 0:
         fail(who, "give a positive unbiased HSIC of its top-k masked kernel with itself (CKNNA divides by its "
-                  "square root); a larger k usually does", f"{state[1]:.6g}")
+                  "square root); a larger k usually does", f"{low:.6g}")
     return state
 
 
@@ -119,6 +127,27 @@ def _cknna_kern(K, p, who):
     return _cknna_defined(_untied(_knn.knn_from_similarity(K, p["k"]), who, _FLAT_ROWS), who)
 
 
+def _set_relabel(lists, perm, inv, who):
+    return _knn.relabel(lists, perm, inv, ordered=False)
+
+
+def _rank_relabel(lists, perm, inv, who):
+    return _knn.relabel(lists, perm, inv, ordered=True)
+
+
+def _cknna_relabel(state, perm, inv, who):
+    return _cknna_checked(_hsic.relabel_cknna(state, perm, inv), who)
+
+
+def _gram_relabel(g, perm, inv, who):
+    return _hsic.relabel_gram(g, perm)
+
+
+def _svcca_relabel(U, perm, inv, who):
+    """The basis of the permuted features: the rows of U permuted (the same subspace, so the same correlations)."""
+    return U[perm]
+
+
 def _svcca_feat(X, p, who, unit=False):
     U, rank = _sub.basis(X)
     if p["cca_dim"] > rank:
@@ -126,18 +155,28 @@ def _svcca_feat(X, p, who, unit=False):
     return U[:, :p["cca_dim"]]
 
 
+def _batch(entries):
+    """The permutations scored at once for lists of `entries` entries: about 2^20 relabelled entries a batch."""
+    return lambda state: max(1, (1 << 20) // entries(state))
+
+
 _cka_feat, _cka_kern = _gram(False)
 _ucka_feat, _ucka_kern = _gram(True)
 _K = {"k": 10}
 _SPECS = {
-    "mutual_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.mutual, True),
-    "cycle_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.cycle, True),
-    "lcs_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.lcs, True),
-    "edit_distance_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.edit, True),
-    "cka": _Spec({"unbiased": False}, _cka_feat, _cka_kern, list, _each(_hsic.cka), False),
-    "unbiased_cka": _Spec({}, _ucka_feat, _ucka_kern, list, _each(_hsic.cka), False),
-    "cknna": _Spec(_K, _cknna_feat, _cknna_kern, _hsic.cknna_stack, _hsic.cknna, False),
-    "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, list, _each(_sub.svcca), False),
+    "mutual_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.mutual, True, _set_relabel, 1.0,
+                        _batch(lambda s: s.sidx.numel())),
+    "cycle_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.cycle, True, _set_relabel, 1.0, None),
+    "lcs_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.lcs, True, _rank_relabel, 1.0, None),
+    "edit_distance_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.edit, True, _rank_relabel, 1.0,
+                               None),
+    "cka": _Spec({"unbiased": False}, _cka_feat, _cka_kern, list, _each(_hsic.cka), False, _gram_relabel, 1.0,
+                 None),
+    "unbiased_cka": _Spec({}, _ucka_feat, _ucka_kern, list, _each(_hsic.cka), False, _gram_relabel, 1.0, None),
+    "cknna": _Spec(_K, _cknna_feat, _cknna_kern, _hsic.cknna_stack, _hsic.cknna, False, _cknna_relabel, None,
+                   _batch(lambda s: s[0].sidx.numel())),
+    "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, list, _each(_sub.svcca), False, _svcca_relabel, 1.0,
+                   None),
 }
 
 # Public, read-only: metric name -> {parameter: default}.

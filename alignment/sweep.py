@@ -4,7 +4,8 @@ with linear interpolation (the released code uses one threshold for a model's wh
 per-sample quantiles, or with --precise one sorted entry). Where that quantile is 0 (mostly-zero features) the clamp
 would zero every row: an error naming the layer, which suggests q nearer 1.
 
-Per-layer work (k-NN lists, centred kernels, SVD bases) is done once per layer and reused by every pair.
+Per-layer work (k-NN lists, centred kernels, SVD bases) is done once per layer and reused by every pair, and by
+every permutation of a calibration: permuting the rows of a layer relabels its state (the metric's `relabel`).
 """
 import math
 import numbers
@@ -103,8 +104,9 @@ def layers(feats, name, fn, dtype, device):
     return out
 
 
-def setup(feats_a, feats_b, metric, kw, dtype, q, fn):
-    """Validate a layer-stack call once: (spec, params, prepared layers of a, prepared layers of b)."""
+def setup(feats_a, feats_b, metric, kw, dtype, q, fn, raw=False):
+    """Validate a layer-stack call once: (spec, params, prepared layers of a, prepared layers of b), and with
+    `raw` the validated layers before the pipeline too (for resampling rows)."""
     s = _m.spec(metric, f"'metric' parameter of {fn}")
     dtype = check_dtype(dtype, fn)
     q = check_q(q, fn)
@@ -119,9 +121,13 @@ def setup(feats_a, feats_b, metric, kw, dtype, q, fn):
                 fail(f"'feats_a' and 'feats_b' parameters of {fn}", "have the same number of rows N in every layer",
                      f"shape {tuple(la[0].shape)} (feats_a layer 0) and {tuple(x.shape)} ({name} layer {i})")
     p = _m.params(metric, kw, n, [x.shape[1] for x in la + lb], ("feats_a", "feats_b"))
-    pa, pb = ([_prepare(x, q, f"'{name}' parameter of {fn} (layer {i})") for i, x in enumerate(xs)]
-              for name, xs in (("feats_a", la), ("feats_b", lb)))
-    return s, p, pa, pb
+    pa, pb = (prepare_layers(xs, q, name, fn) for name, xs in (("feats_a", la), ("feats_b", lb)))
+    return (s, p, pa, pb, la, lb) if raw else (s, p, pa, pb)
+
+
+def prepare_layers(xs, q, name, fn):
+    """The pipeline (`prepare`) on each validated layer of one side."""
+    return [_prepare(x, q, f"'{name}' parameter of {fn} (layer {i})") for i, x in enumerate(xs)]
 
 
 def states(s, p, xs, name, fn):
@@ -129,14 +135,31 @@ def states(s, p, xs, name, fn):
     return s.stack([s.feat(x, p, f"'{name}' parameter of {fn} (layer {i})", unit=True) for i, x in enumerate(xs)])
 
 
-def sweep(s, p, sa, lb, fn, perm=None):
-    """La x Lb scores of the stacked states sa against the layers lb (rows permuted by perm if given); each b layer
-    is reduced once, scored against all of sa in one call, and freed before the next."""
-    cols = []
+def sweep(s, p, sa, lb, fn, perms=None, who=None, unit=True):
+    """La x Lb scores of the stacked states sa against the layers lb; each b layer is reduced once, scored against
+    all of sa in one call, and freed before the next.
+
+    With `perms` (a function of a batch size returning a fresh iterator of (perm, inv) pairs, N or P x N), also the
+    n_perm x La x Lb scores of the same sweep with the rows of every b layer permuted by each perm alike: each b
+    layer's state is relabelled (the metric's `relabel`), never recomputed from features, and only one b layer is
+    held at a time. -> (scores, null scores). `who(j)` names layer j of the b side in messages; `unit`: the layers'
+    rows are L2-normalised (the pipeline's)."""
+    who = who or (lambda j: f"'feats_b' parameter of {fn} (layer {j})")
+    cols, null = [], []
     for j, y in enumerate(lb):
-        sb = s.feat(y if perm is None else y[perm], p, f"'feats_b' parameter of {fn} (layer {j})", unit=True)
+        sb = s.feat(y, p, who(j), unit=unit)
         cols.append(s.pair(sa, sb))
-    return np.ascontiguousarray(np.array(cols, dtype=np.float64).T)
+        if perms is not None:  # one permutation at a time, or batches of them where the metric takes batches
+            chunk = s.batch(sb) if s.batch else 1
+            rows = []
+            for perm, inv in perms(chunk):
+                out = s.pair(sa, s.relabel(sb, perm, inv, who(j)))
+                rows.extend(out if chunk > 1 else [out])
+            null.append(rows)
+    scores = np.ascontiguousarray(np.array(cols, dtype=np.float64).T)
+    if perms is None:
+        return scores
+    return scores, np.ascontiguousarray(np.array(null, dtype=np.float64).transpose(1, 2, 0))
 
 
 def best(scores):

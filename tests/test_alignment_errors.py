@@ -188,8 +188,8 @@ def test_layer_stack_errors():
 def test_calibrate_errors():
     raises(ValueError, "The 'feats_a' and 'feats_b' parameters of calibrate must be both single N x D matrices (one "
                        "pair) or both layer stacks", al.calibrate, A, [B])
-    raises(ValueError, "The 'n_perm' parameter of calibrate must be in [2, 2^31]. Got 1 instead.",
-           al.calibrate, A, B, n_perm=1)
+    raises(ValueError, "The 'n_perm' parameter of calibrate must be in [1, 2^31]. Got 0 instead.",
+           al.calibrate, A, B, n_perm=0)
     raises(ValueError, "The 'seed' parameter of calibrate must be in [0, 2^62]. Got -1 instead.",
            al.calibrate, A, B, seed=-1)
     raises(ValueError, "The 'feats_a' and 'feats_b' parameters of calibrate must have the same number of rows N.",

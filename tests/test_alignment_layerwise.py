@@ -72,7 +72,7 @@ def test_calibrate_single_pair_null_is_the_shuffled_score():
     assert cal.score == al.mutual_knn(A, B, k=10)
     assert cal.null_mean == pytest.approx(np.mean(want), abs=1e-15)
     assert cal.null_std == pytest.approx(np.std(want, ddof=1), abs=1e-15)
-    assert cal.calibrated == pytest.approx(cal.score - np.mean(want), abs=1e-15)
+    assert cal.above_null_mean == pytest.approx(cal.score - np.mean(want), abs=1e-15)
     assert cal.z == pytest.approx((cal.score - np.mean(want)) / np.std(want, ddof=1), rel=1e-12)
     assert abs(cal.null_mean - 10 / 299) < 0.01  # shuffled rows are at chance
     assert cal.z > 4 and cal.best_layers is None and cal.scores is None  # shared columns lift it above chance
@@ -108,7 +108,7 @@ def test_calibrate_z_when_the_null_has_no_spread():
     A = np.random.RandomState(1).randn(20, 5)
     cal = al.calibrate(A, np.eye(20), "cka", n_perm=3)
     assert cal.null_std == 0.0 and cal.null_mean == cal.null[0]
-    assert 0 < abs(cal.calibrated) < 1e-6 and cal.z == 0.0
+    assert 0 < abs(cal.above_null_mean) < 1e-6 and cal.z == 0.0
     assert al.calibrate(A, np.eye(20), "cka", n_perm=3, dtype=F64).z == 0.0
 
 
