@@ -108,8 +108,9 @@ def token_bits(model, texts, *, max_length=512, device="auto", dtype="float32"):
                 ids[r, :len(w)] = torch.tensor(w)
                 mask[r, :len(w)] = 1
             logits = m.model(input_ids=ids.to(m.device), attention_mask=mask.to(m.device)).logits.float()
-            nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:].to(m.device), reduction="none")
-            nll = (nll * mask[:, 1:].to(m.device)).sum(1).cpu()
+            out = logits.device  # the last GPU of a model spread by a device_map, not the embeddings' one
+            nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:].to(out), reduction="none")
+            nll = (nll * mask[:, 1:].to(out)).sum(1).cpu()
             for r, (i, w) in enumerate(batch):
                 bits[i] += float(nll[r]) / math.log(2)
                 count[i] += len(w) - 1
@@ -159,6 +160,7 @@ def cached(model, texts, *, max_length=512, device="auto", dtype="float32", cach
     models.check_loaded(loaded, model, dtype, owner)
     from empirical import features
 
+    dtype = models.resolve_dtype(dtype, device if loaded is None else loaded.device, owner)  # 'auto' -> the one used
     key = {"model": model, "texts": runio.digest(texts, length=16), "n": len(texts),
            "max_length": max_length, "dtype": dtype, "version": BPB_VERSION}
     root = Path(cache_dir) if cache_dir is not None else features.default_cache_dir()

@@ -1,17 +1,31 @@
-"""Paired image-caption datasets: the Tux Paint stamps, a local folder, or a JSONL manifest.
+"""Paired image-caption datasets: the Tux Paint stamps, a local folder, a JSONL manifest, or a Hugging Face dataset.
 
 All loaders return a `PairedDataset`: parallel tuples of sample ids, image paths and captions, sorted by id (so the
-same files always give the same order). Images open as RGB with transparency composited on white.
+same files always give the same order; Hugging Face datasets keep their row order, ids '000000', '000001', ...
+unless an id column is named). Images open as RGB with transparency composited on white.
 - `tuxpaint()`: Debian `tuxpaint-stamps-default`; `NAME.png` with its caption on the first line of `NAME.txt`;
   `photos_only=True` keeps real photo cut-outs (a colour-richness test, see `is_photo`), not clip art.
 - `folder(path)`: every image under `path` that has a caption file beside it (`x.jpg` + `x.txt`, first line).
 - `jsonl(path)`: one JSON object per line, `{"image": "rel/or/abs.jpg", "caption": "...", "id": "optional"}`.
-- `load(spec)`: "tuxpaint", "tuxpaint:all", a folder, or a .jsonl file; `check_spec(spec)` validates a spec
-  without reading any image (cheap, for checking a run's configuration before it starts).
+- `hf(spec)`: a Hugging Face dataset, `hf:NAME_OR_PATH[@REVISION][:SPLIT][?image=COL&text=COL&caption=I|all&id=COL]`
+  (see `parse_hf`): a hub id (the paper's `hf:minhuh/prh@wit_1024`), a folder written by `save_to_disk`, a folder
+  of data files, or parquet files (`hf:/data/*.parquet`). Its images are written once, as they are stored, into
+  the cache (cache_root()/datasets/hf-DIGEST, named by a digest of their bytes and the captions) so that every
+  model and the feature cache see plain files.
+- `load(spec)`: "tuxpaint", "tuxpaint:all", a folder, a .jsonl file, or an `hf:` spec; `check_spec(spec)` validates
+  a spec without reading any image (cheap, for checking a run's configuration before it starts).
+
+Several captions per image (many-to-many): a text column holding a list of strings per row. `caption=I` (default
+0) takes the I-th caption of every row (an error names a row with fewer). `caption=all` keeps every caption
+(`PairedDataset.caption_sets`; `captions` holds the first ones): a language model then embeds every caption, and the
+language features of an image are the mean of its captions' features, layer by layer (before the clamp and the
+normalisation of the layer pipeline). An image's language-side neighbours are thus the images whose caption
+centroids are nearest its own caption centroid, and every metric, layer sweep and null applies unchanged.
 Every loader checks that each image file opens as an image (PIL open + verify: no full decode) and that each caption
 is a non-empty string, and names the offending file (and manifest line); an empty dataset is an error.
 """
 import dataclasses
+import glob
 import json
 import os
 from collections import Counter
@@ -28,7 +42,9 @@ TUXPAINT_ROOT = Path("/usr/share/tuxpaint/stamps")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 TUXPAINT_SPECS = ("tuxpaint", "tuxpaint:photos", "tuxpaint:all")
 SPEC_FORMS = ("'tuxpaint' (photos), 'tuxpaint:all', an existing folder of image + same-name .txt caption files, "
-              "or an existing .jsonl manifest")
+              "an existing .jsonl manifest, or 'hf:NAME_OR_PATH[@REVISION][:SPLIT][?image=COL&text=COL"
+              "&caption=I|all&id=COL]'")
+HF_OPTIONS = ("image", "text", "caption", "id")
 
 
 class DataNotFound(FileNotFoundError, ValueError):
@@ -37,21 +53,35 @@ class DataNotFound(FileNotFoundError, ValueError):
 
 @dataclass(frozen=True)
 class PairedDataset:
-    """`name` identifies the source in cache keys; ids, images (paths) and captions are parallel tuples."""
+    """`name` identifies the source in cache keys; ids, images (paths) and captions are parallel tuples.
+    `caption_sets` (caption mode 'all'): one tuple of captions per sample, `captions` holding the first of each."""
     name: str
     ids: tuple
     images: tuple
     captions: tuple
+    caption_sets: tuple = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             fail(param("name", "PairedDataset"), "be a non-empty str", repr(self.name), TypeError)
-        sizes = {f: len(getattr(self, f)) for f in ("ids", "images", "captions")}
+        fields = ("ids", "images", "captions") + (("caption_sets",) if self.caption_sets is not None else ())
+        sizes = {f: len(getattr(self, f)) for f in fields}
         if len(set(sizes.values())) != 1:
             fail("ids, images and captions of PairedDataset", "have the same length", sizes)
+        if self.caption_sets is not None:
+            bad = next((i for i, g in enumerate(self.caption_sets) if not isinstance(g, tuple) or not g
+                        or not all(isinstance(c, str) and c.strip() for c in g)), None)
+            if bad is not None:
+                fail(param("caption_sets", "PairedDataset"), "hold a non-empty tuple of non-empty strings per sample",
+                     f"{self.caption_sets[bad]!r:.80} at position {bad}")
 
     def __len__(self):
         return len(self.ids)
+
+    @property
+    def caption_mode(self):
+        """'single' (one caption per sample) or 'all' (caption sets: features are per-image caption means)."""
+        return "single" if self.caption_sets is None else "all"
 
     def image(self, i):
         """Sample i as an RGB PIL image, transparency composited on white."""
@@ -86,7 +116,9 @@ class PairedDataset:
         if not index:
             fail(param("index", "PairedDataset.select"), "hold at least one position", "an empty index")
         pick = lambda xs: tuple(xs[i] for i in index)  # noqa: E731
-        return dataclasses.replace(self, ids=pick(self.ids), images=pick(self.images), captions=pick(self.captions))
+        sets = None if self.caption_sets is None else pick(self.caption_sets)
+        return dataclasses.replace(self, ids=pick(self.ids), images=pick(self.images), captions=pick(self.captions),
+                                   caption_sets=sets)
 
     def with_captions(self, captions, name):
         """Same images with other captions (e.g. truncated), under a new dataset name."""
@@ -102,12 +134,14 @@ class PairedDataset:
                  f"{captions[bad[0]]!r} at position {bad[0]}")
         if not isinstance(name, str) or not name:
             fail(param("name", "with_captions"), "be a non-empty str", repr(name), TypeError)
-        return dataclasses.replace(self, name=name, captions=captions)
+        return dataclasses.replace(self, name=name, captions=captions, caption_sets=None)
 
     def fingerprint(self, modality):
         """Digest of what a model sees: caption texts, or image file sizes and times (cheap, no decoding)."""
         check_choice(modality, "modality", "PairedDataset.fingerprint", ("vision", "language"))
         if modality == "language":
+            if self.caption_sets is not None:
+                return runio.digest([list(g) for g in self.caption_sets], length=16)
             return runio.digest(list(self.captions), length=16)
         stats = []
         for path in self.images:
@@ -280,6 +314,9 @@ def check_spec(spec, owner="load", name="spec"):
     text = os.fspath(spec)
     if not isinstance(text, str) or not text.strip():
         fail(who, f"be a non-empty str: {SPEC_FORMS}", repr(text))
+    if text.startswith("hf:"):
+        parse_hf(text, owner, name)
+        return text
     if text in TUXPAINT_SPECS:
         _tuxpaint_root(TUXPAINT_ROOT)
         return text
@@ -299,6 +336,8 @@ def load(spec="tuxpaint"):
 
     The spec is checked first (`check_spec`), then every sample (see the module docstring)."""
     text = check_spec(spec)
+    if text.startswith("hf:"):
+        return hf(text)
     if text in ("tuxpaint", "tuxpaint:photos"):
         return tuxpaint()
     if text == "tuxpaint:all":
@@ -319,3 +358,287 @@ def _make(name, rows, where):
     if dup:
         raise ValueError(f"Duplicate sample ids in {where}: {dup[:5]}")
     return PairedDataset(name, tuple(ids), tuple(Path(r[1]) for r in rows), tuple(r[2] for r in rows))
+
+
+# ---------------------------------------------------------------- Hugging Face datasets
+
+
+class DataError(ValueError):
+    """A dataset's content cannot be used (missing columns, empty split, undecodable image, non-string caption)."""
+
+
+@dataclass(frozen=True)
+class HFSpec:
+    """A parsed `hf:` spec. kind: 'hub', 'disk' (save_to_disk folder), 'folder' (data files) or 'parquet'."""
+    text: str
+    source: str
+    kind: str
+    revision: str | None
+    split: str
+    image: str
+    text_column: str
+    caption: object   # int index or 'all'
+    id: str | None
+
+
+def _local_source(src):
+    """(kind, path) of a local `hf:` source, or None when it names no local thing (a hub id)."""
+    path = Path(src).expanduser()
+    if src.endswith(".parquet") or any(c in src for c in "*?["):
+        return "parquet", path
+    if path.is_dir():
+        if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+            return "disk", path
+        return "folder", path
+    if src.startswith(("/", ".", "~")) or path.exists():
+        return "missing", path
+    return None
+
+
+def parse_hf(spec, owner="load", name="spec"):
+    """Parse 'hf:NAME_OR_PATH[@REVISION][:SPLIT][?image=COL&text=COL&caption=I|all&id=COL]' (cheap: no network,
+    no file read beyond checking that a local source exists) into an `HFSpec`.
+
+    NAME_OR_PATH: a hub id ('minhuh/prh'), a folder written by `Dataset(Dict).save_to_disk`, a folder of data files
+    that `datasets.load_dataset` reads (parquet, imagefolder, ...), or parquet files (a path or glob ending in
+    .parquet). REVISION (hub ids only): a branch, tag or commit ('wit_1024'). SPLIT: default 'train'. Options:
+    image (column of images, default 'image'), text (column of captions, a string or a list of strings per row,
+    default 'text'), caption (index into each row's list, default 0, or 'all'), id (column of sample ids; default the
+    row number)."""
+    who = param(name, owner)
+    if not isinstance(spec, str) or not spec.startswith("hf:"):
+        fail(who, "be an 'hf:' dataset spec", repr(spec))
+    body, _, query = spec[3:].partition("?")
+    opts = {}
+    for item in filter(None, query.split("&")):
+        k, eq, v = item.partition("=")
+        if k not in HF_OPTIONS or not eq or not v.strip():
+            fail(who, f"have options KEY=VALUE with KEY among {', '.join(HF_OPTIONS)}", f"{item!r} in {spec!r}")
+        opts[k] = v.strip()
+    split = "train"
+    head, colon, tail = body.rpartition(":")
+    if colon and tail and "/" not in tail and head:
+        body, split = head, tail
+    source, revision = body, None
+    if "@" in body:
+        src, _, rev = body.rpartition("@")
+        if src and rev and "/" not in rev:
+            source, revision = src, rev
+    if not source.strip():
+        fail(who, f"name a dataset: {SPEC_FORMS}", repr(spec))
+    local = _local_source(source)
+    if local is None:
+        kind = "hub"
+    elif local[0] == "missing":
+        fail(who, "name an existing local dataset (folder or parquet files) or a hub id", f"{spec!r} ({local[1]} "
+             "does not exist)")
+    else:
+        kind = local[0]
+        if kind == "parquet" and not glob.glob(str(local[1])):
+            fail(who, "name parquet files that exist", f"{spec!r} (no file matches {local[1]})")
+        if revision is not None:
+            fail(who, "give a revision (@REV) for hub datasets only", f"{spec!r} (a local {kind} source)")
+    caption = opts.get("caption", "0")
+    if caption != "all":
+        if not (caption.isascii() and caption.isdigit()):
+            fail(who, "have caption=I (a caption index >= 0) or caption=all", f"caption={caption!r} in {spec!r}")
+        caption = int(caption)
+    return HFSpec(spec, source, kind, revision, split, opts.get("image", "image"), opts.get("text", "text"), caption,
+                  opts.get("id"))
+
+
+def _read_hf(p):
+    """The split of an `HFSpec` as a datasets.Dataset; a source neither local nor downloadable now is DataNotFound
+    (naming it and how to provide it, within seconds when the network is unreachable)."""
+    try:
+        import datasets
+    except ImportError:
+        raise ImportError(f"Dataset {p.text!r} needs the `datasets` library: pip install datasets") from None
+    from empirical import hub
+
+    empty = DataError(f"Dataset {p.text!r}: split {p.split!r} is empty (0 rows).")
+    if p.kind == "disk":
+        folder = Path(p.source).expanduser()
+        if (folder / "dataset_dict.json").is_file():
+            try:
+                splits = json.loads((folder / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+            except (OSError, ValueError, KeyError, TypeError):
+                splits = None
+            if splits is not None and p.split not in splits:
+                raise DataError(f"Dataset {p.text!r}: split {p.split!r} not found; the saved dataset has splits "
+                                f"{sorted(splits)}. Name one after ':'.")
+            folder = folder / p.split
+        try:  # datasets cannot reopen an empty saved split (no data file): say so before it trips
+            no_data = json.loads((folder / "state.json").read_text(encoding="utf-8")).get("_data_files") == []
+        except (OSError, ValueError, AttributeError):
+            no_data = False
+        if no_data:
+            raise empty
+        try:
+            return datasets.load_from_disk(str(folder))
+        except Exception as e:  # noqa: BLE001 - a damaged or foreign folder
+            raise DataError(f"Dataset {p.text!r}: {folder} cannot be read by datasets.load_from_disk "
+                            f"({type(e).__name__}: {e}).") from None
+    if p.kind in ("parquet", "folder"):
+        args = (("parquet",), {"data_files": {p.split: [str(Path(p.source).expanduser())]}}) if p.kind == "parquet" \
+            else ((str(Path(p.source).expanduser()),), {})
+        try:
+            return datasets.load_dataset(*args[0], split=p.split, **args[1])
+        except ValueError as e:
+            if "corresponds to no data" in str(e):
+                raise empty from None
+            raise DataError(f"Dataset {p.text!r}: {e}") from None
+    reason = hub.offline_reason()
+    try:
+        with hub.local_only(reason is not None):
+            return datasets.load_dataset(p.source, revision=p.revision, split=p.split)
+    except ValueError as e:  # an unknown split or config of a dataset that was found
+        if "split" in str(e).lower():
+            raise DataError(f"Dataset {p.text!r}: {e}") from None
+        raise DataNotFound(_hf_missing(p, reason, e)) from None
+    except Exception as e:  # noqa: BLE001 - ConnectionError, FileNotFoundError, DatasetNotFoundError, HTTP errors
+        raise DataNotFound(_hf_missing(p, reason, e)) from None
+
+
+def _hf_missing(p, reason, err):
+    from empirical import hub
+
+    rev = f", revision={p.revision!r}" if p.revision else ""
+    remedy = (f"on a machine with the hub, save it with `datasets.load_dataset({p.source!r}{rev}, "
+              f"split={p.split!r}).save_to_disk(DIR)` and use 'hf:DIR', or copy its parquet files and use "
+              "'hf:/path/*.parquet'")
+    return hub.missing_message("dataset", p.text, reason, remedy, err)
+
+
+def _image_bytes(value, column, row, where):
+    """The encoded bytes of one image cell: an Image feature ({'bytes', 'path'}), raw bytes, or a file path."""
+    if isinstance(value, dict) and ("bytes" in value or "path" in value):
+        if value.get("bytes"):
+            return bytes(value["bytes"])
+        value = value.get("path")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str) and value:
+        path = Path(value) if Path(value).is_absolute() or where is None else Path(where) / value
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise DataError(f"Row {row}: column {column!r} names image file {path}, which cannot be read "
+                            f"({type(e).__name__}: {e}).") from None
+    raise DataError(f"Row {row}: column {column!r} must hold an image (an Image feature, bytes or a file path). "
+                    f"Got {type(value).__name__} instead.")
+
+
+def _captions_of(value, row, p):
+    """The caption(s) a row's text cell gives under the spec's caption choice: a str, or a tuple ('all')."""
+    if isinstance(value, str):
+        texts, listed = [value], False
+    elif isinstance(value, (list, tuple)) and value:
+        texts, listed = list(value), True
+    else:
+        got = "an empty list" if isinstance(value, (list, tuple)) else f"{value!r:.60} ({type(value).__name__})"
+        raise DataError(f"Dataset {p.text!r}, row {row}: column {p.text_column!r} must hold a caption string or a "
+                        f"non-empty list of caption strings. Got {got} instead.")
+    for j, t in enumerate(texts):
+        if not isinstance(t, str) or not t.strip():
+            at = f" item {j}" if listed else ""
+            raise DataError(f"Dataset {p.text!r}, row {row}: column {p.text_column!r}{at} must be a non-empty "
+                            f"caption string. Got {t!r:.60} ({type(t).__name__}) instead.")
+    if p.caption == "all":
+        return tuple(t.strip() for t in texts)
+    if p.caption >= len(texts):
+        raise DataError(f"Dataset {p.text!r}, row {row}: caption={p.caption} asks for caption {p.caption} but the "
+                        f"row has {len(texts)} caption(s) in column {p.text_column!r}.")
+    return texts[p.caption].strip()
+
+
+def hf(spec, *, cache_root=None):
+    """The paired dataset of an `hf:` spec (see `parse_hf`), checked whole before any model is loaded.
+
+    Errors (DataError, a ValueError, naming the dataset and the row): a named column that the split lacks (the
+    columns it has are listed), an empty split, an image that does not decode (fully decoded once, when written to
+    the cache), a caption that is not a non-empty string (or a caption index past a row's list), a repeated or
+    empty id. A source that is neither on local disk nor downloadable now is DataNotFound.
+    Images are written as stored (no re-encoding) under cache_root/datasets/hf-DIGEST, DIGEST covering every
+    image's bytes and the captions; a later load of the same content reuses them."""
+    import hashlib
+    import io
+
+    from empirical import models
+
+    p = parse_hf(spec, "hf")
+    d = _read_hf(p)
+    cols = list(d.column_names)
+    for option, column in (("image", p.image), ("text", p.text_column), ("id", p.id)):
+        if column is not None and column not in cols:
+            raise DataError(f"Dataset {p.text!r} has no column {column!r} (option {option}={column}); its columns "
+                            f"are {cols}. Name the right one: ?{option}=COLUMN.")
+    if len(d) == 0:
+        raise DataError(f"Dataset {p.text!r}: split {p.split!r} is empty (0 rows).")
+    try:
+        from datasets import Image as HFImage
+
+        if isinstance(d.features.get(p.image), HFImage):
+            d = d.cast_column(p.image, HFImage(decode=False))  # the stored bytes, not decoded PIL images
+    except ImportError:
+        pass
+    where = Path(p.source).expanduser() if p.kind != "hub" else None
+    texts = d[p.text_column]
+    captions = [_captions_of(t, r, p) for r, t in enumerate(texts)]
+    if p.id is not None:
+        ids = []
+        for r, v in enumerate(d[p.id]):
+            if isinstance(v, bool) or not isinstance(v, (str, int)) or not str(v).strip():
+                raise DataError(f"Dataset {p.text!r}, row {r}: id column {p.id!r} must hold non-empty strings or "
+                                f"ints. Got {v!r:.60} instead.")
+            ids.append(str(v))
+        dup = sorted(i for i, c in Counter(ids).items() if c > 1)
+        if dup:
+            raise DataError(f"Dataset {p.text!r}: id column {p.id!r} repeats ids {dup[:5]}; ids must be unique.")
+    else:
+        ids = [f"{r:06d}" for r in range(len(d))]
+    h = hashlib.sha256(json.dumps([p.text_column, captions], default=list).encode())
+    blobs = []
+    for r, batch in enumerate(d.select_columns([p.image]).iter(batch_size=256)):
+        for j, value in enumerate(batch[p.image]):
+            b = _image_bytes(value, p.image, r * 256 + j, where)
+            h.update(len(b).to_bytes(8, "little"))
+            h.update(b)
+            blobs.append(b)
+    root = Path(cache_root) if cache_root is not None else models.cache_root()
+    target = root / "datasets" / f"hf-{h.hexdigest()[:20]}"
+    manifest = target / "manifest.json"
+    files = None
+    if manifest.is_file():
+        try:
+            files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+            if len(files) != len(blobs) or not all((target / f).is_file() for f in files):
+                files = None
+        except (OSError, ValueError, KeyError, TypeError):
+            files = None
+    if files is None:
+        names = []
+        for r, b in enumerate(blobs):  # decode every image before anything is written
+            try:
+                with Image.open(io.BytesIO(b)) as img:
+                    img.load()
+                    fmt = (img.format or "png").lower()
+            except Exception as e:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError, DecompressionBomb
+                raise DataError(f"Dataset {p.text!r}, row {r} (id {ids[r]!r}): the image in column {p.image!r} "
+                                f"does not decode ({type(e).__name__}: {e}).") from None
+            names.append(f"{r:06d}.{ {'jpeg': 'jpg'}.get(fmt, fmt)}")
+
+        def fill(tmp):
+            for n, b in zip(names, blobs):
+                (tmp / n).write_bytes(b)
+            runio.write_json(tmp / "manifest.json", {"source": p.text, "files": names})
+
+        runio.publish_dir(target, lambda tmp: fill(Path(tmp)))
+        files = names
+    sets = None
+    if p.caption == "all":
+        sets, captions = tuple(captions), [c[0] for c in captions]
+    opts = f"?image={p.image}&text={p.text_column}&caption={p.caption}" + (f"&id={p.id}" if p.id else "")
+    name = f"hf:{p.source if p.kind == 'hub' else Path(p.source).expanduser().resolve()}" \
+           f"{'@' + p.revision if p.revision else ''}:{p.split}{opts}"
+    return PairedDataset(name, tuple(ids), tuple(target / f for f in files), tuple(captions), sets)

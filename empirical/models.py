@@ -8,11 +8,17 @@
   (initialised with torch seed SEED, default 0, so the name alone fixes the weights);
 - `timm:NAME` (pretrained weights in the local Hugging Face cache) or `timm:NAME@/path/to/weights.safetensors`;
 - `hf:ID` (a transformers model in the local Hugging Face cache), `hf:/path/to/dir`, or `hf:/path/to/file.gguf`.
-Nothing is downloaded: `empirical/__init__` switches the hub off (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE) before
-transformers or timm load, and missing weights raise `WeightsNotFound`.
+Hub ids (`timm:NAME`, `hf:ID`) follow the user's settings (`empirical.hub`): downloaded when the hub is reachable
+and not switched off (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE), read from the local cache only otherwise; a model that
+is neither cached nor downloadable raises `WeightsNotFound` at once, naming it and how to provide it.
+
+Big language models: `device_map="auto"` (accelerate) spreads a model over the GPUs present; `dtype="auto"` is
+bfloat16 on a GPU that supports it, float32 otherwise; `quantization="4bit"` loads NF4 weights through bitsandbytes
+(installed separately, CUDA only). `Loaded.info` records source, precision, device map and quantization.
 
 Cheap validators for a run's configuration (no model is loaded): `check_name(name)`, `resolve_device(device)`,
-`check_dtype(dtype)`; `load` calls all three before it does any work.
+`check_dtype(dtype)`, `check_placement(name, device, device_map, quantization)`; `load` calls them before it does
+any work. `resolve_dtype(dtype, device)` turns 'auto' into the precision used.
 
 Converted models are cached under `cache_root()/models`. A cached copy that cannot be read (a truncated or garbage
 model.safetensors, config or tokenizer file) is not an error: it is set aside with a `CorruptCacheWarning` and
@@ -30,10 +36,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from empirical import hub
 from platonic_core import runio
 from platonic_core.checks import check_choice, fail, param
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPE_CHOICES = (*DTYPES, "auto")  # 'auto': bfloat16 on a GPU that supports it, else float32
+DEVICE_MAPS = (None, "auto", "balanced", "balanced_low_0", "sequential")  # accelerate's placements (or a dict)
+QUANTIZATIONS = (None, "4bit")
+BITSANDBYTES = "bitsandbytes==0.50.2"  # the version 4-bit loading was written against
 
 # name -> (modality, pip requirement(s) that carry the weights)
 PACKAGED = {
@@ -107,10 +118,13 @@ def is_causal(name):
         return name in ("smollm2_135m", "gemma3_270m")
     from transformers import AutoConfig
 
+    source = _hf_source(name)
+    reason = _hub_reason(source)
     try:
-        config = AutoConfig.from_pretrained(_hf_source(name))
+        with hub.local_only(reason is not None):
+            config = AutoConfig.from_pretrained(source, local_files_only=reason is not None)
     except OSError as e:
-        raise _missing(name, e) from None
+        raise _missing(name, e, reason) from None
     return any(a.endswith("ForCausalLM") for a in (config.architectures or []))
 
 
@@ -161,32 +175,106 @@ def resolve_device(device="auto", owner="load"):
     return dev
 
 
-def check_loaded(loaded, model, dtype, owner):
-    """`loaded` (None, or the Loaded model `model` in `dtype`, to reuse for a cache of that key) or raise."""
+def check_loaded(loaded, model, dtype, owner, quantization=None):
+    """`loaded` (None, or the Loaded model `model` in `dtype` (resolved on its device) with `quantization`, to reuse
+    for a cache of that key) or raise."""
     if loaded is None:
         return None
     if not isinstance(loaded, Loaded):
         fail(param("loaded", owner), "be None or a Loaded model", type(loaded).__name__, TypeError)
-    if loaded.name != model or loaded.dtype != DTYPES[dtype]:
-        fail(param("loaded", owner), f"be model {model!r} loaded in {dtype} (its results are cached under that key)",
-             f"{loaded.name!r} in {str(loaded.dtype).replace('torch.', '')}")
+    want = resolve_dtype(dtype, loaded.device)
+    if (loaded.name != model or loaded.dtype != DTYPES[want]
+            or loaded.info.get("quantization") != quantization):
+        q = f" with {quantization} quantization" if quantization else ""
+        got_q = f" with {loaded.info['quantization']} quantization" if loaded.info.get("quantization") else ""
+        fail(param("loaded", owner), f"be model {model!r} loaded in {want}{q} (its results are cached under that key)",
+             f"{loaded.name!r} in {str(loaded.dtype).replace('torch.', '')}{got_q}")
     return loaded
 
 
 def check_dtype(dtype, owner="load"):
-    """`dtype` as given when it is one of DTYPES' names (float32, bfloat16, float16); else ValueError."""
-    return check_choice(dtype, "dtype", owner, tuple(DTYPES))
+    """`dtype` as given when it is 'auto' or one of DTYPES' names (float32, bfloat16, float16); else ValueError."""
+    return check_choice(dtype, "dtype", owner, DTYPE_CHOICES)
 
 
-def load(name, device="auto", dtype="float32"):
+def bf16_supported(device):
+    """Whether `device` (a torch.device or name) computes in bfloat16 natively: a CUDA GPU of compute capability 8
+    or more (Ampere on) — the paper's rule; torch's own check also accepts older GPUs that only emulate it."""
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    return torch.cuda.get_device_capability(device)[0] >= 8
+
+
+def resolve_dtype(dtype, device="auto", owner="load"):
+    """The precision name used for `dtype` on `device`: 'auto' is 'bfloat16' where the device supports it (see
+    `bf16_supported`), else 'float32'; any other valid name is returned as it is."""
+    dtype = check_dtype(dtype, owner)
+    if dtype != "auto":
+        return dtype
+    if isinstance(device, str) and device == "auto":
+        device = resolve_device(device, owner)
+    return "bfloat16" if bf16_supported(device) else "float32"
+
+
+def check_placement(name, device="auto", device_map=None, quantization=None, owner="load"):
+    """Validate how a model is placed, before anything is loaded: `device_map` (None, one of accelerate's
+    placements 'auto', 'balanced', 'balanced_low_0', 'sequential', or a dict module -> device) and `quantization`
+    (None or '4bit') apply to transformers language models only; a device map goes with device='auto'; 4-bit needs
+    bitsandbytes and a CUDA GPU. Returns (device_map, quantization)."""
+    if device_map is not None and not isinstance(device_map, dict):
+        check_choice(device_map, "device_map", owner, DEVICE_MAPS[1:])
+    if quantization is not None:
+        check_choice(quantization, "quantization", owner, QUANTIZATIONS[1:])
+    if device_map is None and quantization is None:
+        return None, None
+    if modality(name) != "language":
+        what = "device_map" if device_map is not None else "quantization"
+        fail(param(what, owner), "be None for a vision model (it applies to transformers language models)",
+             f"{device_map if what == 'device_map' else quantization!r} for {name!r}")
+    if device_map is not None and not (isinstance(device, str) and device == "auto"):
+        fail(param("device", owner), "be 'auto' when a device_map places the model", repr(device))
+    if quantization == "4bit":
+        import importlib.util
+
+        if importlib.util.find_spec("bitsandbytes") is None:
+            fail(param("quantization", owner), f"name a quantization whose library is installed ('4bit' needs "
+                 f"`pip install {BITSANDBYTES}`)", "'4bit' without bitsandbytes", ImportError)
+        if not torch.cuda.is_available():
+            fail(param("quantization", owner), "be None on a machine without a CUDA GPU (bitsandbytes 4-bit runs "
+                 "on CUDA)", "'4bit'")
+    return device_map, quantization
+
+
+def placement_for(name, device_map=None, quantization=None):
+    """The (device_map, quantization) that apply to model `name`: as given for a language model, (None, None) for
+    a vision model, so that one run's settings can name the placement of its language models only."""
+    return (device_map, quantization) if modality(name) == "language" else (None, None)
+
+
+def load(name, device="auto", dtype="float32", *, device_map=None, quantization=None):
     """Load model `name` (see the module docstring) in eval mode on `device` with parameters in `dtype`.
 
-    Validates name, dtype and device before any work (see `check_name`, `check_dtype`, `resolve_device`). Raises
-    ValueError for an unknown name and WeightsNotFound when the weights are not on local disk.
+    dtype: float32 (the default, as before), bfloat16, float16, or 'auto' (bfloat16 on a GPU that supports it,
+    else float32: the default of the experiments made for big models, bank and score).
+    device_map: None (the whole model on `device`), or accelerate's 'auto' / 'balanced' / 'sequential' / a dict,
+    to spread a transformers language model over the GPUs present (then `device` must be 'auto'; `Loaded.device`
+    is where its inputs go). quantization: None or '4bit' (bitsandbytes NF4, double quantisation, computing in
+    `dtype`; placed by device_map, 'auto' when none is given).
+
+    Validates name, dtype, device and placement before any work (see `check_name`, `check_dtype`,
+    `resolve_device`, `check_placement`). Raises ValueError for an unknown name and WeightsNotFound when the weights
+    are neither on local disk nor downloadable now.
     """
     check_name(name)
-    dt = DTYPES[check_dtype(dtype)]
+    check_dtype(dtype)
     dev = resolve_device(device)
+    device_map, quantization = check_placement(name, device, device_map, quantization)
+    if quantization and device_map is None:
+        device_map = "auto"
+    if device_map is not None and torch.cuda.is_available():
+        dev = torch.device("cuda")  # where 'auto' precision is decided: the GPUs the map will use
+    dt = DTYPES[resolve_dtype(dtype, dev)]
     if name in PACKAGED:
         _require(name)
     if name in _TIMM_LITE:
@@ -199,7 +287,7 @@ def load(name, device="auto", dtype="float32"):
     else:
         path = {"minilm_l6": _minilm_dir, "mpnet_base": _mpnet_dir, "smollm2_135m": _smollm2_dir,
                 "gemma3_270m": _gemma3_dir}.get(name)
-        return _hf(name, path() if path else _hf_source(name), dev, dt)
+        return _hf(name, path() if path else _hf_source(name), dev, dt, device_map, quantization)
     return _vision(name, net, dev, dt)
 
 
@@ -264,7 +352,9 @@ def _vision(name, net, dev, dt):
     cfg = timm.data.resolve_model_data_config(net)
     transform = timm.data.create_transform(**cfg, is_training=False)
     net = net.eval().to(device=dev, dtype=dt)
-    return Loaded(name, "vision", net, dev, dt, transform=transform, info={"data_config": cfg})
+    return Loaded(name, "vision", net, dev, dt, transform=transform,
+                  info={"data_config": cfg, "dtype": str(dt).replace("torch.", ""), "device_map": None,
+                        "quantization": None})
 
 
 def efficientnet_lite_state_dict(name):
@@ -320,21 +410,29 @@ def _timm_pretrained(name):
     kw = {"pretrained_cfg_overlay": {"file": file}} if file else {}
     if file and not Path(file).is_file():
         raise WeightsNotFound(f"Model {name!r}: weights file {file} does not exist.")
+    reason = None if file else hub.offline_reason()
     try:
-        return timm.create_model(arch, pretrained=True, **kw)
+        with hub.local_only(reason is not None):
+            return timm.create_model(arch, pretrained=True, **kw)
     except RuntimeError as e:
         if "Unknown model" in str(e):
             raise ValueError(f"Unknown timm architecture {arch!r} in model name {name!r}.") from None
-        raise _missing(name, e) from None
-    except (OSError, ValueError) as e:
-        raise _missing(name, e) from None
+        raise _missing(name, e, reason) from None
+    except (OSError, ValueError, ConnectionError) as e:
+        raise _missing(name, e, reason) from None
 
 
-def _missing(name, err):
-    return WeightsNotFound(
-        f"No local weights for model {name!r} (the hub is offline: HF_HUB_OFFLINE=1). Provide them by copying the "
-        "model into the Hugging Face cache (HF_HOME) on this machine, or by naming a local file/folder: "
-        f"'timm:ARCH@/path/weights.safetensors' or 'hf:/path/to/model_dir'. ({type(err).__name__}: {err})")
+def _missing(name, err, reason=None):
+    """WeightsNotFound for model `name`: not on local disk, and the hub is off or unreachable (`reason`) or could
+    not provide it."""
+    remedy = ("copy the model into the Hugging Face cache (HF_HOME) on this machine, or name a local file/folder: "
+              "'timm:ARCH@/path/weights.safetensors' or 'hf:/path/to/model_dir'")
+    return WeightsNotFound(hub.missing_message("model", name, reason, remedy, err))
+
+
+def _hub_reason(source):
+    """Why `source` (a local folder or a hub id) must load local-only now, or None (a local folder, or online)."""
+    return None if Path(str(source)).is_dir() else hub.offline_reason()
 
 
 # ---------------------------------------------------------------- language
@@ -354,22 +452,48 @@ def _hf_source(name):
     return str(path) if path.is_dir() else src
 
 
-def _hf(name, source, dev, dt):
+def hf_load_kwargs(dt, device_map=None, quantization=None):
+    """The keyword arguments of transformers' from_pretrained for a precision and placement (see `load`)."""
+    kw = {"dtype": dt}
+    if device_map is not None:
+        kw["device_map"] = device_map
+    if quantization == "4bit":
+        from transformers import BitsAndBytesConfig
+
+        kw["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dt)
+        kw.setdefault("device_map", "auto")
+    return kw
+
+
+def _hf(name, source, dev, dt, device_map=None, quantization=None):
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
+    reason = _hub_reason(source)
+    local = reason is not None
     try:
-        config = AutoConfig.from_pretrained(source)
-        causal = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
-        cls = AutoModelForCausalLM if causal else AutoModel
-        tok = AutoTokenizer.from_pretrained(source)
-        net = cls.from_pretrained(source, dtype=dt)
+        with hub.local_only(local):
+            config = AutoConfig.from_pretrained(source, local_files_only=local)
+            causal = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
+            cls = AutoModelForCausalLM if causal else AutoModel
+            tok = AutoTokenizer.from_pretrained(source, local_files_only=local)
+            net = cls.from_pretrained(source, local_files_only=local, **hf_load_kwargs(dt, device_map, quantization))
     except OSError as e:
-        raise _missing(name, e) from None
-    tok.padding_side = "right"  # positions of real tokens start at 0; the mask hides the padding
+        raise _missing(name, e, reason) from None
+    tok.padding_side = "right"  # features.extract handles left padding too (position ids from the mask)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    net = net.eval().to(dev)
-    return Loaded(name, "language", net, dev, dt, tokenizer=tok, causal=causal, info={"source": str(source)})
+    net = net.eval()
+    if device_map is None and quantization is None:
+        net = net.to(dev)
+    else:
+        dev = net.get_input_embeddings().weight.device  # inputs go where the embeddings are
+    info = {"source": str(source), "dtype": str(dt).replace("torch.", ""), "device_map": device_map,
+            "quantization": quantization}
+    info["devices"] = sorted({str(p.device) for p in net.parameters()})  # where the weights ended up
+    if getattr(net, "hf_device_map", None):  # accelerate's map (absent when everything fits one device / the CPU)
+        info["hf_device_map"] = {k: str(v) for k, v in net.hf_device_map.items()}
+    return Loaded(name, "language", net, dev, dt, tokenizer=tok, causal=causal, info=info)
 
 
 def _minilm_dir():
@@ -495,3 +619,37 @@ def _publish(target, build):
     """Run `build(tmp_dir)` and rename the folder into place (atomic; a concurrent winner is kept; temporaries of
     killed builds are cleaned, see runio.publish_dir)."""
     return runio.publish_dir(target, lambda tmp: build(Path(tmp)))
+
+
+def num_params(name):
+    """The parameter count of model `name`, from its architecture on the meta device (no weights are read; for
+    hub ids only the config). Packaged GGUF models count their converted (float) parameters."""
+    check_name(name)
+    if name in _TIMM_LITE or name in RANDOM or name.startswith(("random:", "timm:")):
+        import timm
+
+        if name in _TIMM_LITE:
+            arch = _TIMM_LITE[name]
+        elif name.startswith("timm:"):
+            arch = name[len("timm:"):].partition("@")[0]
+        else:
+            arch = (RANDOM.get(name) or name[len("random:"):]).partition("@")[0]
+        with torch.device("meta"):
+            net = timm.create_model(arch, pretrained=False)
+        return int(sum(p.numel() for p in net.parameters()))
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    if name in PACKAGED:
+        _require(name)
+    source = {"minilm_l6": _minilm_dir, "mpnet_base": _mpnet_dir, "smollm2_135m": _smollm2_dir,
+              "gemma3_270m": _gemma3_dir}.get(name, lambda: _hf_source(name))()
+    reason = _hub_reason(source)
+    try:
+        with hub.local_only(reason is not None):
+            config = AutoConfig.from_pretrained(source, local_files_only=reason is not None)
+    except OSError as e:
+        raise _missing(name, e, reason) from None
+    causal = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
+    with torch.device("meta"):
+        net = (AutoModelForCausalLM if causal else AutoModel).from_config(config)
+    return int(sum(p.numel() for p in net.parameters()))

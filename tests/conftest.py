@@ -1,4 +1,4 @@
-"""Shared pytest configuration: hypothesis profiles.
+"""Shared pytest configuration: hypothesis profiles, and the hub kept offline.
 
 `ci` (default) is deterministic and quick; `thorough` runs many more examples.
 Select with HYPOTHESIS_PROFILE=thorough.
@@ -6,6 +6,9 @@ Select with HYPOTHESIS_PROFILE=thorough.
 import os
 
 from hypothesis import HealthCheck, settings
+
+# The tests never reach the Hugging Face hub (the toolkit honours the user's own setting; CI has no hub access).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 settings.register_profile(
     "ci",

@@ -96,9 +96,10 @@ def test_resolve_device_with_two_gpus(monkeypatch):
 
 
 def test_check_dtype():
-    assert [models.check_dtype(d) for d in ("float32", "bfloat16", "float16")] == ["float32", "bfloat16", "float16"]
-    with pytest.raises(ValueError, match=r"The 'dtype' parameter of load must be one of float32, bfloat16, float16\. "
-                                         r"Got 'float8' instead\."):
+    assert [models.check_dtype(d) for d in ("float32", "bfloat16", "float16", "auto")] == [
+        "float32", "bfloat16", "float16", "auto"]  # auto: bfloat16 on GPUs that support it (models.resolve_dtype)
+    with pytest.raises(ValueError, match=r"The 'dtype' parameter of load must be one of float32, bfloat16, float16, "
+                                         r"auto\. Got 'float8' instead\."):
         models.check_dtype("float8")
     with pytest.raises(ValueError, match="'dtype' parameter of load"):
         models.check_dtype(torch.float32)  # the name, not the torch dtype: it goes into cache keys
@@ -174,7 +175,8 @@ def test_check_spec_is_cheap_and_lists_the_valid_forms(tmp_path, monkeypatch):
     assert data.check_spec(str(tmp_path)) == str(tmp_path)
     assert data.check_spec(tmp_path / "m.jsonl") == str(tmp_path / "m.jsonl")
     forms = (r"must be 'tuxpaint' \(photos\), 'tuxpaint:all', an existing folder of image \+ same-name \.txt caption "
-             r"files, or an existing \.jsonl manifest\.")
+             r"files, an existing \.jsonl manifest, or 'hf:NAME_OR_PATH\[@REVISION\]\[:SPLIT\]\[\?image=COL&text=COL"
+             r"&caption=I\|all&id=COL\]'\.")
     with pytest.raises(ValueError, match=rf"^The 'spec' parameter of load {forms} Got '.*x\.jsonl' \(no such file\)"):
         data.check_spec(str(tmp_path / "x.jsonl"))
     with pytest.raises(ValueError, match=r"Got '.*nowhere' \(no such folder\) instead"):

@@ -21,15 +21,23 @@ def check_models(names, key: str, owner: str, modality: str | None = None, at_le
     return names
 
 
-def check_extraction(cfg: dict, owner: str) -> None:
-    """device, dtype, batch_size and cache_dir: valid before any model is loaded."""
-    from empirical import models
+def check_extraction(cfg: dict, owner: str, names=()) -> None:
+    """device, dtype, batch_size, cache_dir and (where the experiment has them) device_map, quantization, layers and
+    q: valid before any model is loaded; `names` are the run's models, checked against the placement options."""
+    from empirical import features, models
 
     models.resolve_device(cfg["device"], owner)
     models.check_dtype(cfg["dtype"], owner)
     checks.check_int(cfg["batch_size"], "batch_size", owner, 1)
     if cfg.get("cache_dir") is not None:
         checks.check_out_dir(cfg["cache_dir"], "cache_dir", owner)
+    if "layers" in cfg:
+        features.check_layers(cfg["layers"], owner)
+    if "q" in cfg:
+        checks.check_real(cfg["q"], "q", owner, 0, 1, low_open=True)
+    for name in names:  # device_map and quantization apply to the language models only
+        models.check_placement(name, cfg["device"], *models.placement_for(name, cfg.get("device_map"),
+                                                                          cfg.get("quantization")), owner)
 
 
 def check_metrics(cfg: dict, owner: str, key: str = "metrics") -> None:
@@ -50,9 +58,45 @@ def check_k(k: int, n: int, owner: str) -> int:
 
 
 def extraction(cfg: dict) -> dict:
-    """Keyword arguments of empirical.features.cached for this run."""
-    return {"device": cfg["device"], "dtype": cfg["dtype"], "batch_size": cfg["batch_size"],
-            "cache_dir": cfg["cache_dir"], "force": cfg["fresh"]}
+    """Keyword arguments of empirical.features.cached for this run (device_map, quantization, layers and pooling
+    where the experiment has those settings)."""
+    out = {"device": cfg["device"], "dtype": cfg["dtype"], "batch_size": cfg["batch_size"],
+           "cache_dir": cfg["cache_dir"], "force": cfg["fresh"]}
+    for key in ("device_map", "quantization", "layers", "max_length"):
+        if key in cfg:
+            out[key] = cfg[key]
+    return out
+
+
+def cached(name: str, ds, cfg: dict, records: dict, q: float | None = 0.95, progress: bool = False, **kw):
+    """features.cached(name, ds) with this run's extraction settings; records[name] receives what results.json
+    records of it (features.record: precision, batch size requested and effective, pooling, layers, clamp q, ...).
+    `kw` overrides settings (e.g. pooling)."""
+    from empirical import features, models
+
+    rep = {}
+    opts = {**extraction(cfg), **kw}
+    if "device_map" in opts or "quantization" in opts:  # they apply to language models only
+        opts["device_map"], opts["quantization"] = models.placement_for(name, opts.get("device_map"),
+                                                                        opts.get("quantization"))
+    out = features.cached(name, ds, progress=progress, report=rep, **opts)
+    rep.pop("computed", None)
+    rep["clamp"] = {"cached": None, "q": q}
+    records[name] = rep
+    return out
+
+
+def extract_record(name: str, feats, cfg: dict, pooling: str = "auto", max_length: int = 256,
+                   report: dict | None = None) -> dict:
+    """What results.json records of features computed by features.extract (no cache, no clamp)."""
+    from empirical import models
+
+    return {"model": name, "dtype": models.resolve_dtype(cfg["dtype"], cfg["device"]), "quantization": None,
+            "batch_size": cfg["batch_size"], "effective_batch_size": (report or {}).get("batch_size",
+                                                                                         cfg["batch_size"]),
+            "pooling": pooling, "max_length": max_length if models.modality(name) == "language" else None,
+            "layers": None, "n_layers": len(feats), "widths": [int(f.shape[1]) for f in feats],
+            "clamp": {"cached": None, "q": None}, "device_map": None}
 
 
 def dataset(cfg: dict, spec_key: str = "dataset"):

@@ -14,7 +14,7 @@ import numpy as np
 
 from platonic_core import checks, runio
 
-from ._common import check_extraction, check_k, check_models, check_null, extraction, metric_kwargs
+from ._common import cached, check_extraction, check_k, check_models, check_null, metric_kwargs
 
 DEFAULTS = {
     "vision_models": ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"],
@@ -75,7 +75,6 @@ def density_datasets(which: str, n_samples, seed: int, min_words: int = 5):
 
 def run(cfg: dict, out: Path):
     import alignment
-    from empirical import features
 
     vision, language, metric = cfg["vision_models"], cfg["language_models"], cfg["metric"]
     kw = metric_kwargs(metric, cfg)
@@ -84,16 +83,17 @@ def run(cfg: dict, out: Path):
     for base, _ in sets.values():
         check_k(cfg["k"], len(base), "caption_density")
 
-    results = {}
+    results, records = {}, {}
     for which, (base, levels) in sets.items():
-        vfeats = {v: features.cached(v, base, **extraction(cfg)) for v in vision}
+        records[which] = {}  # per image set: each model's extraction (language models: the densest captions)
+        vfeats = {v: cached(v, base, cfg, records[which]) for v in vision}
         per_level = []
         for label, ds in levels:
             scores = np.zeros((len(vision), len(language)))
             layers = [[None] * len(language) for _ in vision]
             null = {} if cfg["n_perm"] and label == levels[-1][0] else None
             for j, lm in enumerate(language):
-                lf = features.cached(lm, ds, **extraction(cfg))
+                lf = cached(lm, ds, cfg, records[which])
                 for i, v in enumerate(vision):
                     r = alignment.layerwise(vfeats[v], lf, metric, **kw)
                     scores[i, j], layers[i][j] = r.best_score, list(r.best_layers)
@@ -109,7 +109,7 @@ def run(cfg: dict, out: Path):
                           "chance": cfg["k"] / (len(base) - 1) if metric == "mutual_knn" else None}
 
     summary = {"vision_models": vision, "language_models": language, "metric": metric, "k": cfg["k"],
-               "datasets": results, "plots": ["caption_density.png"]}
+               "datasets": results, "extraction": records, "plots": ["caption_density.png"]}
     runio.save_figure(_plot(summary), out / "caption_density.png", dpi=110)
     return summary, _text(summary)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from platonic_core import checks, runio
 
-from ._common import check_extraction, check_models
+from ._common import check_extraction, check_models, extract_record
 
 DEFAULTS = {
     "language_models": ["minilm_l6", "mpnet_base", "smollm2_135m"],
@@ -95,15 +95,19 @@ def vision_representation(paths, levels, n_pairs, radius, n_colours, seed):
     return d, colour.bin_centres(levels)[keep], info
 
 
-def word_embeddings(model_name, words, cfg) -> list[np.ndarray]:
+def word_embeddings(model_name, words, cfg, records=None) -> list[np.ndarray]:
     """Per layer, (n_words, D): each template sentence's mean-pooled embedding, L2-normalised, averaged over the
-    templates (normalising first keeps a few huge activation dimensions of causal LMs from dominating)."""
+    templates (normalising first keeps a few huge activation dimensions of causal LMs from dominating).
+    records[model_name], when records is a dict, receives what results.json records of the extraction."""
     from empirical import colour_stats as colour
     from empirical import features
 
     sentences = [t.format(w) for w in words for t in colour.TEMPLATES]
+    rep = {}
     layers = features.extract(model_name, sentences, batch_size=cfg["batch_size"], device=cfg["device"],
-                              dtype=cfg["dtype"])
+                              dtype=cfg["dtype"], report=rep)
+    if records is not None:
+        records[model_name] = extract_record(model_name, layers, cfg, "mean", report=rep)
     out = []
     for x in layers:
         x = x.double().numpy()
@@ -141,8 +145,9 @@ def run(cfg: dict, out: Path):
     reps["pixel_cooccurrence"].update(info)
 
     words, rgb_words = colour.colour_words(cfg["words"] or colour.BASIC_COLOURS)
+    records = {}
     for name in cfg["language_models"]:
-        layers = word_embeddings(name, words, cfg)
+        layers = word_embeddings(name, words, cfg, records)
         reps[name] = _fit(geometry.pairwise_distances(layers[-1]), rgb_words, words, n_perm, seed, n_starts)
         reps[name].update(layer_sweep(layers, colour.cielab(rgb_words), n_perm, seed))
 
@@ -151,7 +156,7 @@ def run(cfg: dict, out: Path):
         "representations": {k: {kk: vv for kk, vv in v.items() if kk not in ("embedding", "reference", "rgb")}
                             for k, v in reps.items()},
         "words": words, "language_models": list(cfg["language_models"]), "n_perm": n_perm,
-        "photo_sources": cfg["sources"], "plots": plots,
+        "photo_sources": cfg["sources"], "extraction": records, "plots": plots,
     }
     text = "\n".join(["Colour geometry vs CIELAB: distance correlation after MDS + Kabsch-Umeyama (null 95th pct.)"]
                      + [f"  {k:>20}  {v['distance_correlation']:.3f}  (null {v['null_q95']:.3f})"

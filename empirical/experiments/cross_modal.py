@@ -12,13 +12,13 @@ from pathlib import Path
 from platonic_core import checks, runio
 
 from ._common import (
+    cached,
     check_extraction,
     check_k,
     check_metrics,
     check_models,
     check_null,
     dataset,
-    extraction,
     metric_kwargs,
 )
 
@@ -62,12 +62,13 @@ def run(cfg: dict, out: Path):
     import numpy as np
 
     import alignment
-    from empirical import bpb, corpus, features, models
+    from empirical import bpb, corpus, models
 
     vision, language = cfg["vision_models"], cfg["language_models"]
     ds = dataset(cfg)
     check_k(cfg["k"], len(ds), "cross_modal")
-    feats = {name: features.cached(name, ds, progress=True, **extraction(cfg)) for name in vision + language}
+    records = {}
+    feats = {name: cached(name, ds, cfg, records, progress=True) for name in vision + language}
 
     texts = corpus.enwiki(max_articles=cfg["corpus_articles"], max_chars=cfg["corpus_chars"])
     run_kw = {k: cfg[k] for k in ("device", "dtype", "cache_dir")}
@@ -107,6 +108,7 @@ def run(cfg: dict, out: Path):
         "k": cfg["k"],
         "layer_scores": layer_scores,
         "dataset": ds.name,
+        "extraction": records,
         "sample_ids_sha256": runio.digest(list(ds.ids), length=64),
         "corpus": {"source": "gensim enwiki test dump", "articles": len(texts),
                    "bytes": sum(len(t.encode()) for t in texts)},

@@ -15,7 +15,7 @@ import numpy as np
 
 from platonic_core import checks, runio
 
-from ._common import check_extraction, check_k, check_models, check_null, dataset, extraction, metric_kwargs
+from ._common import cached, check_extraction, check_k, check_models, check_null, dataset, extraction, metric_kwargs
 
 DEFAULTS = {
     "models": ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "random:efficientnet_lite0",
@@ -110,7 +110,8 @@ def run(cfg: dict, out: Path):
         probe[m] = {"fashion_mnist": fashion, "cifar10": cif,
                     "competence": float(np.mean([fashion["accuracy"], cif["accuracy"]]))}
 
-    pf = {m: feats(m, photos) for m in names}
+    records = {}
+    pf = {m: cached(m, photos, cfg, records) for m in names}
     n = len(names)
     matrix, layers = np.eye(n), [[None] * n for _ in range(n)]
     null = {} if n_perm else None
@@ -130,7 +131,7 @@ def run(cfg: dict, out: Path):
         b["mean_competence"] = float(competence[bins == b["bin"]].mean())
     results = {"models": names, "metric": metric, "k": cfg["k"], "n_photos": len(photos), "dataset": photos.name,
                "probes": probe, "competence": competence.tolist(), "alignment": matrix.tolist(),
-               "best_layers": layers, "null": null, "bins": per_bin,
+               "best_layers": layers, "null": null, "bins": per_bin, "extraction": records,
                "chance": cfg["k"] / (len(photos) - 1) if metric == "mutual_knn" else None,
                "probe_sizes": {"fashion_train": len(ytr), "fashion_test": len(yte), "cifar10": len(ycf)},
                "plots": ["vision_vision.png"]}
