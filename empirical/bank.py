@@ -246,8 +246,8 @@ def _folder(folder, who):
 @dataclass
 class ScoreResult:
     """The score of features against one reference: the `alignment.layerwise` numbers (best_score, best_layers,
-    scores[i, j] for (our layer i, reference layer j)) and the permutation null of `alignment.calibrate` (null
-    mean, std, z, the null scores; None when n_perm == 0)."""
+    scores[i, j] for (our layer i, reference layer j)) and the calibration of `alignment.calibrate` (p_value,
+    threshold and calibrated_score of Groger et al.; null mean, std, z and the null scores; None when n_perm == 0)."""
     reference: str
     best_score: float
     best_layers: tuple
@@ -261,6 +261,9 @@ class ScoreResult:
     z: float | None = None
     n_perm: int = 0
     null: np.ndarray | None = None
+    p_value: float | None = None
+    threshold: float | None = None
+    calibrated_score: float | None = None
     path: str | None = None
     num_params: int | None = None
     bpb: float | None = None
@@ -475,7 +478,8 @@ def run_plan(plan, records=None):
                                     **plan.kw)
             res = ScoreResult(r.name, float(c.score), tuple(c.best_layers), np.asarray(c.scores), plan.metric,
                               dict(plan.kw), plan.n, plan.q, float(c.null_mean), float(c.null_std), float(c.z),
-                              plan.n_perm, np.asarray(c.null), path, num, bpb)
+                              plan.n_perm, np.asarray(c.null), float(c.p_value), float(c.threshold),
+                              float(c.calibrated_score), path, num, bpb)
         else:
             lw = alignment.layerwise(ours, theirs, plan.metric, q=plan.q, **plan.kw)
             res = ScoreResult(r.name, float(lw.best_score), tuple(lw.best_layers), np.asarray(lw.scores),
@@ -497,14 +501,17 @@ def _check_metric(metric, owner):
 
 
 def table(results):
-    """A text table of `score`'s results, best first: reference, best score, layer pair, null mean, z."""
+    """A text table of `score`'s results, best first: reference, best score, layer pair, calibrated score,
+    p-value, null mean, z."""
     rows = sorted(results.values(), key=lambda r: -r.best_score)
     width = max([len("reference")] + [len(r.reference) for r in rows])
-    lines = [f"{'reference':<{width}}  {'best':>7}  {'layers':>9}  {'null mean':>9}  {'z':>7}"]
+    lines = [f"{'reference':<{width}}  {'best':>7}  {'layers':>9}  {'calibrated':>10}  {'p':>6}  {'null mean':>9}  "
+             f"{'z':>7}"]
     for r in rows:
-        null = f"{r.null_mean:9.4f}" if r.null_mean is not None else f"{'-':>9}"
-        z = f"{r.z:7.1f}" if r.z is not None else f"{'-':>7}"
-        lines.append(f"{r.reference:<{width}}  {r.best_score:7.4f}  {str(tuple(r.best_layers)):>9}  {null}  {z}")
+        cells = ([f"{r.calibrated_score:10.4f}", f"{r.p_value:6.3f}", f"{r.null_mean:9.4f}", f"{r.z:7.1f}"]
+                 if r.null_mean is not None else [f"{'-':>10}", f"{'-':>6}", f"{'-':>9}", f"{'-':>7}"])
+        lines.append(f"{r.reference:<{width}}  {r.best_score:7.4f}  {str(tuple(r.best_layers)):>9}  "
+                     + "  ".join(cells))
     return "\n".join(lines)
 
 
@@ -520,7 +527,8 @@ def plot(results, title=None):
         ax.errorbar([r.null_mean for _, r in nulls], [i for i, _ in nulls], xerr=[r.null_std for _, r in nulls],
                     fmt="|", color="k", markersize=12, capsize=3, label="permutation null mean +- std")
         for i, r in nulls:
-            ax.text(r.best_score, i, f"  z={r.z:.1f}", va="center", fontsize=7)
+            ax.text(r.best_score, i, f"  calibrated {r.calibrated_score:.3f}, p={r.p_value:.3g}", va="center",
+                    fontsize=7)
     ax.set_yticks(y, [r.reference for r in rows], fontsize=7)
     first = rows[-1] if rows else None
     ax.set_xlabel(f"{first.metric} {first.params}" if first else "score")

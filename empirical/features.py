@@ -226,10 +226,11 @@ def extract(model, inputs, *, pooling="auto", batch_size=16, device="auto", dtyp
         m = models.load(model, device=device, dtype=dtype, device_map=device_map, quantization=quantization)
     else:
         m = model
-    from tqdm.auto import tqdm
+    from platonic_core.progress import progress as progress_bar, quiet
 
     parts, size, s, retries = [], batch_size, 0, 0
-    bar = tqdm(total=len(inputs), desc=m.name, disable=not progress, leave=False)
+    with quiet(not progress):  # progress=True: a bar when on a terminal (the one progress helper)
+        bar = progress_bar(total=len(inputs), desc=m.name, unit="sample")
     with torch.inference_mode():
         while s < len(inputs):
             batch = inputs[s:s + size]

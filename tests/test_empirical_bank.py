@@ -86,7 +86,7 @@ def test_scores_are_alignment_layerwise_and_calibrate_on_those_features(tmp_path
     assert empirical.score(stacked, tmp_path / "ref0.pt", k=3, n_perm=0)["ref0"].best_score == \
         alignment.layerwise([ours[0][:, :3], ours[1]], [refs[0][:, i].float() for i in range(4)], k=3).best_score
     text = bank.table(out)
-    assert text.splitlines()[0].split() == ["reference", "best", "layers", "null", "mean", "z"]
+    assert text.splitlines()[0].split() == ["reference", "best", "layers", "calibrated", "p", "null", "mean", "z"]
     fig = bank.plot(out)
     assert len(fig.axes[0].patches) == 2
 

@@ -23,11 +23,11 @@ def test_caption_density_end_to_end(tmp_path, monkeypatch):
     assert words[0] < words[1] <= words[2] and words[1] >= 5  # descriptions have >= 5 words
     assert tux["levels"][0]["mean_words"] == 1.0 and tux["levels"][1]["mean_words"] <= 2.0
     for lv in oc["levels"] + tux["levels"]:
-        s = lv["scores"][0][0]
-        assert 0 <= s <= 1 and lv["mean"] == s and lv["std"] == 0.0
-        assert len(lv["best_layers"][0][0]) == 2
-    dense = oc["levels"][-1]["null"]["efficientnet_lite0|minilm_l6"]
-    assert 0 <= dense["null_mean"] < 0.6 and oc["levels"][0]["null"] is None
+        c = lv["pairs"][0][0]
+        assert 0 <= c["score"] <= 1 and lv["mean"] == c["score"] and lv["std"] == 0.0
+        assert len(c["best_layers"]) == 2 and c["n_perm"] == 3 and c["p_value"] in (0.25, 0.5, 0.75, 1.0)
+        assert lv["calibrated"]["mean"] == c["calibrated_score"] and 0 <= c["calibrated_score"] <= 1
+        assert 0 <= c["null_mean"] < 0.6
     assert (out / "caption_density.png").stat().st_size > 10_000
     # the cached features give the same numbers again
     assert run.main(argv) == 0

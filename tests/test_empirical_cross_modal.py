@@ -18,7 +18,7 @@ def small_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cross_modal")
     argv = ["cross_modal", "--set", f"vision_models={','.join(VISION)}", "--set",
             f"language_models={','.join(LANGUAGE)}", "--set", f"n_samples={N}", "--set", "n_perm=5",
-            "--set", "metrics=mutual_knn,cka", "--seed", "3", "--out", str(root / "out"),
+            "--set", "metrics=mutual_knn,cka", "--set", "n_boot=3", "--seed", "3", "--out", str(root / "out"),
             "--set", f"cache_dir={root / 'cache'}", "--set", "corpus_articles=2", "--set", "corpus_chars=800",
             "--quiet"]
     assert run.main(argv) == 0
@@ -29,8 +29,8 @@ def small_run(tmp_path_factory):
 
 def test_cross_modal_results_schema_and_ranges(small_run):
     root, _, res = small_run
-    for key in ("vision_models", "language_models", "scores", "best_layers", "null", "bits_per_byte", "n_samples",
-                "k"):
+    for key in ("vision_models", "language_models", "scores", "calibrated_scores", "p_values", "best_layers", "pairs",
+                "bits_per_byte", "n_samples", "k"):
         assert key in res, key
     assert res["vision_models"] == VISION and res["language_models"] == LANGUAGE
     assert (res["n_samples"], res["k"]) == (N, 10)
@@ -42,14 +42,18 @@ def test_cross_modal_results_schema_and_ranges(small_run):
             for j, lang in enumerate(LANGUAGE):
                 la, lb = res["best_layers"][metric][i][j]
                 assert 0 <= la < layers[v] and 0 <= lb < layers[lang]
-                grid = np.array(res["layer_scores"][metric][i][j])
+                c = res["pairs"][metric][i][j]
+                grid = np.array(c["layer_scores"])
                 assert grid.shape == (layers[v], layers[lang]) and grid[la, lb] == s[i, j] == grid.max()
-                c = res["null"][metric][i][j]
-                assert c["n_perm"] == 5 and 0 <= c["mean"] <= 1 and c["std"] >= 0
-                assert c["calibrated"] == pytest.approx(s[i, j] - c["mean"])
-                assert np.isfinite(c["z"])
+                assert c["n_perm"] == 5 and 0 <= c["null_mean"] <= 1 and c["null_std"] >= 0 and np.isfinite(c["z"])
+                # Groger et al.: p = (1 + #{null >= score}) / 6 and the threshold is the 6th smallest of 6 values
+                assert c["p_value"] in [m / 6 for m in range(1, 7)] and c["threshold"] >= c["null_q95"] - 1e-12
+                expected = max(0.0, (c["score"] - c["threshold"]) / (1 - c["threshold"]))
+                assert c["calibrated_score"] == pytest.approx(expected, abs=1e-12)
+                assert res["calibrated_scores"][metric][i][j] == c["calibrated_score"]
+                assert c["ci_low"] <= c["ci_high"] and c["n_boot"] == 3
     # mutual_knn chance level is about k/(N-1); every null mean of a max over layer pairs sits near or above it
-    assert min(c["mean"] for row in res["null"]["mutual_knn"] for c in row) > 0.8 * 10 / (N - 1)
+    assert min(c["null_mean"] for row in res["pairs"]["mutual_knn"] for c in row) > 0.8 * 10 / (N - 1)
     assert list(res["bits_per_byte"]) == ["smollm2_135m"]  # the only causal LM
     assert 0.3 < res["bits_per_byte"]["smollm2_135m"] < 2.0
     assert res["bits_per_byte_captions"]["smollm2_135m"] > res["bits_per_byte"]["smollm2_135m"]
@@ -76,7 +80,7 @@ def test_cross_modal_rerun_is_identical_and_served_from_cache(small_run, monkeyp
     monkeypatch.setattr(features, "extract", boom)
     assert run.main(argv) == 0
     again = json.loads((root / "out" / "results.json").read_text())["results"]
-    for key in ("scores", "best_layers", "null", "bits_per_byte", "bits_per_byte_captions"):
+    for key in ("scores", "calibrated_scores", "best_layers", "pairs", "bits_per_byte", "bits_per_byte_captions"):
         assert again[key] == res[key]
 
 
@@ -85,7 +89,7 @@ def test_cross_modal_rerun_is_identical_and_served_from_cache(small_run, monkeyp
     ("language_models=nosuch", "Unknown model 'nosuch'"),
     ("metrics=nope", "The 'metrics' parameter of cross_modal must hold only mutual_knn"),
     ("k=0", "The 'k' parameter of cross_modal must be >= 1. Got 0"),
-    ("n_perm=1", "The 'n_perm' parameter of cross_modal must be 0 (no null) or >= 2. Got 1"),
+    ("alpha=1.5", "The 'alpha' parameter of cross_modal must be in (0, 1). Got 1.5"),
     ("n_samples=0", "The 'n_samples' parameter of cross_modal must be >= 4. Got 0"),
     ("dataset=/nonexistent", "/nonexistent"),
     ("batch_size=0", "The 'batch_size' parameter of cross_modal must be >= 1. Got 0"),

@@ -26,7 +26,7 @@ def test_subsets_are_nested_seeded_and_sorted():
     (dict(sizes=[8], k=10), r"'sizes\[0\]' parameter of sample_size must be >= 11"),
     (dict(sizes=[64, 32]), "must be increasing sizes, each once"),
     (dict(sizes=[], full=False), "list a size"),
-    (dict(n_perm=1), "'n_perm' parameter of sample_size must be >= 2"),
+    (dict(n_perm=0), "'n_perm' parameter of sample_size must be >= 1"),
 ])
 def test_bad_settings_are_errors_before_any_work(overrides, message):
     with pytest.raises(ValueError, match=message):

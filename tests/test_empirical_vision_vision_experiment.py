@@ -29,7 +29,11 @@ def test_vision_vision_end_to_end(tmp_path, monkeypatch):
     # the pretrained model's features separate Fashion-MNIST classes better than chance, even from 4 per class
     assert res["probes"]["efficientnet_lite0"]["fashion_mnist"]["accuracy"] >= 0.4
     assert sorted(len(b["models"]) for b in res["bins"]) == [1, 2]
-    assert len(res["null"]) == 3
+    assert len(res["pairs"]) == 3 and res["bins_of"] == "calibrated_alignment"
+    cal = np.array(res["calibrated_alignment"])
+    for (i, j), (key, c) in zip([(0, 1), (0, 2), (1, 2)], res["pairs"].items()):
+        assert key == f"{models[i]}|{models[j]}" and c["n_perm"] == 3 and a[i, j] == c["score"]
+        assert cal[i, j] == cal[j, i] == c["calibrated_score"] and c["p_value"] in (0.25, 0.5, 0.75, 1.0)
     assert (out / "vision_vision.png").stat().st_size > 10_000
 
 

@@ -47,9 +47,8 @@ def check_metrics(cfg: dict, owner: str, key: str = "metrics") -> None:
 
 
 def check_null(cfg: dict, owner: str) -> None:
-    """n_perm: 0 (no null) or the number of permutations of the null (at least 2)."""
-    if checks.check_int(cfg["n_perm"], "n_perm", owner, 0) == 1:
-        checks.fail(checks.param("n_perm", owner), "be 0 (no null) or >= 2", 1)
+    """n_perm: the number of permutations of the null (0: no null)."""
+    checks.check_int(cfg["n_perm"], "n_perm", owner, 0)
 
 
 def check_k(k: int, n: int, owner: str) -> int:
@@ -68,18 +67,19 @@ def extraction(cfg: dict) -> dict:
     return out
 
 
-def cached(name: str, ds, cfg: dict, records: dict, q: float | None = 0.95, progress: bool = False, **kw):
-    """features.cached(name, ds) with this run's extraction settings; records[name] receives what results.json
-    records of it (features.record: precision, batch size requested and effective, pooling, layers, clamp q, ...).
-    `kw` overrides settings (e.g. pooling)."""
+def cached(name: str, ds, cfg: dict, records: dict, q: float | None = 0.95, **kw):
+    """features.cached(name, ds) with this run's extraction settings (a progress bar on a terminal); records[name]
+    receives what results.json records of it (features.record: precision, batch size requested and effective,
+    pooling, layers, clamp q, ...). `kw` overrides settings (e.g. pooling)."""
     from empirical import features, models
+    from platonic_core.progress import enabled
 
     rep = {}
     opts = {**extraction(cfg), **kw}
     if "device_map" in opts or "quantization" in opts:  # they apply to language models only
         opts["device_map"], opts["quantization"] = models.placement_for(name, opts.get("device_map"),
                                                                         opts.get("quantization"))
-    out = features.cached(name, ds, progress=progress, report=rep, **opts)
+    out = features.cached(name, ds, progress=enabled(), report=rep, **opts)
     rep.pop("computed", None)
     rep["clamp"] = {"cached": None, "q": q}
     records[name] = rep
@@ -112,3 +112,52 @@ def metric_kwargs(metric: str, cfg: dict) -> dict:
     import alignment
 
     return alignment.metric_kwargs(metric, **{k: cfg[k] for k in ("k", "cca_dim") if k in cfg})
+
+
+def check_calibration(cfg: dict, owner: str) -> None:
+    """n_perm (0: no null), alpha and n_boot (0: no interval) of a run that reports calibrated scores."""
+    check_null(cfg, owner)
+    checks.check_real(cfg["alpha"], "alpha", owner, 0, 1, low_open=True, high_open=True)
+    checks.check_int(cfg["n_boot"], "n_boot", owner, 0)
+
+
+def calibrated(feats_a, feats_b, metric: str, cfg: dict) -> dict:
+    """Every statistic of record of one model pair (layer stacks; the paper's pipeline): the best layer pair's
+    score and where it is; with n_perm > 0 its permutation null (Groger et al.: p_value, threshold,
+    calibrated_score; also null mean, std, 95th percentile and z); with n_boot > 0 a bootstrap interval of the best
+    pair's score (the layers fixed at the full sample's best pair) and the calibrated score's interval through the
+    same threshold. Keys absent from the run are None."""
+    import numpy as np
+
+    import alignment
+
+    kw = metric_kwargs(metric, cfg)
+    if cfg["n_perm"]:
+        c = alignment.calibrate(feats_a, feats_b, metric, n_perm=cfg["n_perm"], seed=cfg["seed"], alpha=cfg["alpha"],
+                                **kw)
+        out = {"score": c.score, "best_layers": list(c.best_layers), "p_value": c.p_value, "threshold": c.threshold,
+               "calibrated_score": c.calibrated_score, "null_mean": c.null_mean, "null_std": c.null_std,
+               "null_q95": float(np.quantile(c.null, 0.95)), "z": c.z, "n_perm": cfg["n_perm"], "alpha": c.alpha,
+               "layer_scores": c.scores.tolist()}
+    else:
+        r = alignment.layerwise(feats_a, feats_b, metric, **kw)
+        out = {"score": r.best_score, "best_layers": list(r.best_layers), "layer_scores": r.scores.tolist(),
+               **dict.fromkeys(("p_value", "threshold", "calibrated_score", "null_mean", "null_std", "null_q95",
+                                "z", "alpha")), "n_perm": 0}
+    out.update(dict.fromkeys(("ci_low", "ci_high", "calibrated_low", "calibrated_high")))
+    if cfg["n_boot"]:
+        i, j = out["best_layers"]
+        b = alignment.bootstrap(alignment.prepare(feats_a[i]), alignment.prepare(feats_b[j]), metric,
+                                n_boot=cfg["n_boot"], seed=cfg["seed"], **kw)
+        out.update(ci_low=b.low, ci_high=b.high, n_boot=cfg["n_boot"])
+        if out["threshold"] is not None:
+            out.update(calibrated_low=_calibrate(b.low, out["threshold"], c.smax),
+                       calibrated_high=_calibrate(b.high, out["threshold"], c.smax))
+    return out
+
+
+def _calibrate(x: float, tau: float, smax) -> float:
+    """Groger et al.'s calibration of a value x at threshold tau: clip((x - tau) / (smax - tau), 0, 1)."""
+    if smax is None:
+        return max(0.0, x - tau)
+    return min(1.0, max(0.0, (x - tau) / (smax - tau))) if smax > tau else 0.0

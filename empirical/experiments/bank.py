@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from platonic_core import checks
+from platonic_core.progress import enabled
 
 from ._common import check_extraction, check_models
 
@@ -73,7 +74,7 @@ def run(cfg: dict, out: Path):
                                  cache_dir=cfg["cache_dir"], force=cfg["fresh"], layers=cfg["layers"],
                                  device_map=cfg["device_map"], quantization=cfg["quantization"],
                                  extras=cfg["extras"], devices=cfg["devices"], accelerator=cfg["accelerator"],
-                                 progress=True, subset=subset, spec=cfg["dataset"], **where)
+                                 progress=enabled(), subset=subset, spec=cfg["dataset"], **where)
     for rec in records.values():
         rec["clamp"] = {"cached": None, "q": None}  # stored raw; the scorer clamps
     results = {"bank": str(folder), "reference": f"bank:{cfg['name']}" if cfg["name"] else str(folder),

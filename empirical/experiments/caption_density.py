@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from platonic_core import checks, runio
+from platonic_core.progress import announce, progress
 
-from ._common import cached, check_extraction, check_k, check_models, check_null, metric_kwargs
+from ._common import cached, calibrated, check_calibration, check_extraction, check_k, check_models
 
 DEFAULTS = {
     "vision_models": ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"],
@@ -24,7 +25,9 @@ DEFAULTS = {
     "n_samples": None,           # a seeded subset of each image set (None: all)
     "metric": "mutual_knn",
     "k": 10,
-    "n_perm": 100,               # permutations of the null at the densest level (0: none)
+    "n_perm": 100,               # permutations of every pair's null (0: none)
+    "alpha": 0.05,               # level of the calibration threshold
+    "n_boot": 0,                 # bootstrap replicates of each best pair's score (0: no interval)
     "device": "auto",            # auto: the GPU when present
     "dtype": "float32",          # model weights: float32, bfloat16 or float16
     "batch_size": 16,
@@ -45,7 +48,7 @@ def check(cfg: dict) -> None:
     checks.check_int(cfg["k"], "k", "caption_density", 1)
     if cfg["n_samples"] is not None:
         check_k(cfg["k"], checks.check_int(cfg["n_samples"], "n_samples", "caption_density", 4), "caption_density")
-    check_null(cfg, "caption_density")
+    check_calibration(cfg, "caption_density")
     check_extraction(cfg, "caption_density")
 
 
@@ -74,39 +77,36 @@ def density_datasets(which: str, n_samples, seed: int, min_words: int = 5):
 
 
 def run(cfg: dict, out: Path):
-    import alignment
-
     vision, language, metric = cfg["vision_models"], cfg["language_models"], cfg["metric"]
-    kw = metric_kwargs(metric, cfg)
     sets = {which: density_datasets(which, cfg["n_samples"], cfg["seed"], cfg["min_words"])
             for which in cfg["datasets"]}
     for base, _ in sets.values():
         check_k(cfg["k"], len(base), "caption_density")
 
+    n_sweeps = sum(len(levels) for _, levels in sets.values()) * len(vision) * len(language)
+    announce(f"  {len(vision)} vision x {len(language)} language models on {', '.join(sets)}: {n_sweeps} layer "
+             f"sweeps, each with {cfg['n_perm']} permutations")
+    bar = progress(total=n_sweeps, desc="pairs", unit="pair")
     results, records = {}, {}
     for which, (base, levels) in sets.items():
         records[which] = {}  # per image set: each model's extraction (language models: the densest captions)
         vfeats = {v: cached(v, base, cfg, records[which]) for v in vision}
         per_level = []
         for label, ds in levels:
-            scores = np.zeros((len(vision), len(language)))
-            layers = [[None] * len(language) for _ in vision]
-            null = {} if cfg["n_perm"] and label == levels[-1][0] else None
+            pairs = [[None] * len(language) for _ in vision]
             for j, lm in enumerate(language):
                 lf = cached(lm, ds, cfg, records[which])
                 for i, v in enumerate(vision):
-                    r = alignment.layerwise(vfeats[v], lf, metric, **kw)
-                    scores[i, j], layers[i][j] = r.best_score, list(r.best_layers)
-                    if null is not None:
-                        c = alignment.calibrate(vfeats[v], lf, metric, n_perm=cfg["n_perm"], seed=cfg["seed"], **kw)
-                        null[f"{v}|{lm}"] = {"null_mean": c.null_mean, "null_std": c.null_std, "z": c.z}
+                    pairs[i][j] = calibrated(vfeats[v], lf, metric, cfg)
+                    bar.update()
             mean_words = float(np.mean([len(c.split()) for c in ds.captions]))
-            per_level.append({"density": label, "mean_words": mean_words, "scores": scores.tolist(),
-                              "best_layers": layers, "mean": float(scores.mean()),
-                              "std": float(scores.std(ddof=1)) if scores.size > 1 else 0.0,
-                              "min": float(scores.min()), "max": float(scores.max()), "null": null})
+            per_level.append({"density": label, "mean_words": mean_words, "pairs": pairs,
+                              **_spread([c["score"] for row in pairs for c in row]),
+                              "calibrated": (_spread([c["calibrated_score"] for row in pairs for c in row])
+                                             if cfg["n_perm"] else None)})
         results[which] = {"n_samples": len(base), "levels": per_level,
                           "chance": cfg["k"] / (len(base) - 1) if metric == "mutual_knn" else None}
+    bar.close()
 
     summary = {"vision_models": vision, "language_models": language, "metric": metric, "k": cfg["k"],
                "datasets": results, "extraction": records, "plots": ["caption_density.png"]}
@@ -114,12 +114,23 @@ def run(cfg: dict, out: Path):
     return summary, _text(summary)
 
 
+def _spread(values) -> dict:
+    """mean, sample std, min and max of the scores of every model pair at one density."""
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "min": float(v.min()),
+            "max": float(v.max())}
+
+
 def _text(summary: dict) -> str:
-    lines = [f"Alignment vs caption density ({summary['metric']}, mean ± sd over vision x language pairs)"]
+    lines = [f"Alignment vs caption density ({summary['metric']}, best layer pair; mean ± sd over vision x language "
+             "pairs: raw, and calibrated where there is a null)"]
     for which, res in summary["datasets"].items():
         lines.append(f"{which} (N={res['n_samples']}):")
-        lines += [f"  {lv['density']:>28}  {lv['mean_words']:5.1f} words  {lv['mean']:.3f} ± {lv['std']:.3f}"
-                  for lv in res["levels"]]
+        for lv in res["levels"]:
+            cal = f"   calibrated {lv['calibrated']['mean']:.3f} ± {lv['calibrated']['std']:.3f}" \
+                if lv["calibrated"] else ""
+            lines.append(f"  {lv['density']:>28}  {lv['mean_words']:5.1f} words  raw {lv['mean']:.3f} ± "
+                         f"{lv['std']:.3f}{cal}")
     return "\n".join(lines)
 
 
@@ -130,15 +141,18 @@ def _plot(summary: dict):
     for ax, (which, res) in zip(axes[0], sets.items()):
         levels = res["levels"]
         x = np.arange(len(levels))
-        s = np.array([lv["scores"] for lv in levels])  # levels x vision x language
+        cal = levels[0]["calibrated"] is not None
+        key, spread = ("calibrated_score", "calibrated") if cal else ("score", None)
+        s = np.array([[[c[key] for c in row] for row in lv["pairs"]] for lv in levels])  # levels x vision x LM
         for j, lm in enumerate(summary["language_models"]):
             ax.plot(x, s[:, :, j].mean(1), marker="o", lw=1, label=lm)
-        ax.errorbar(x, [lv["mean"] for lv in levels], yerr=[lv["std"] for lv in levels], color="k", lw=2.5,
+        stats = [lv[spread] if cal else lv for lv in levels]
+        ax.errorbar(x, [st["mean"] for st in stats], yerr=[st["std"] for st in stats], color="k", lw=2.5,
                     capsize=4, label="mean ± sd (all pairs)")
-        if res["chance"] is not None:
+        if res["chance"] is not None and not cal:
             ax.axhline(res["chance"], color="grey", ls=":", label="mutual_knn chance k/(N-1)")
         ax.set_xticks(x, [f"{lv['density']}\n({lv['mean_words']:.1f} words)" for lv in levels], fontsize=7)
-        ax.set_ylabel(f"{summary['metric']} (k={summary['k']}), best layer pair")
+        ax.set_ylabel(f"{summary['metric']} (k={summary['k']}), best layer pair" + (", calibrated" if cal else ""))
         ax.set_title(f"{which} (N={res['n_samples']})", fontsize=9)
         ax.legend(fontsize=6)
     fig.suptitle("Vision-language alignment vs caption density (mean over vision models per LM)", fontsize=10)

@@ -1,25 +1,27 @@
-"""cross_modal: vision x language alignment (best layer pair, permutation null) vs each LM's bits-per-byte (Fig. 3).
+"""cross_modal: vision x language alignment (calibrated, best layer pair) vs each LM's bits-per-byte (Fig. 3).
 
 For every vision x language model pair: per-layer features of the images and of their captions, the layerwise
-maximum of each alignment metric over layer pairs, and its permutation null (the same maximum with the captions
-shuffled against the images). For each causal LM: bits-per-byte on a real English corpus (gensim's enwiki test
-articles) and on the captions. Writes results.json, heatmap.png and scatter.png.
+maximum of each alignment metric over layer pairs, its permutation null (the same maximum with the captions
+shuffled against the images) with the calibrated score, p-value and threshold of Groger et al., and a bootstrap
+interval. For each causal LM: bits-per-byte on a real English corpus (gensim's enwiki test articles) and on the
+captions. Writes results.json, heatmap.png (calibrated scores) and scatter.png (calibrated score vs 1 - bpb).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from platonic_core import checks, runio
+from platonic_core.progress import announce, progress
 
 from ._common import (
     cached,
+    calibrated,
+    check_calibration,
     check_extraction,
     check_k,
     check_metrics,
     check_models,
-    check_null,
     dataset,
-    metric_kwargs,
 )
 
 DEFAULTS = {
@@ -30,7 +32,9 @@ DEFAULTS = {
     "n_samples": None,           # a seeded subset of this many pairs (None: all)
     "metrics": ["mutual_knn"],   # any of alignment.METRICS; the first one is plotted
     "k": 10,                     # neighbours of the k-NN metrics and CKNNA
-    "n_perm": 100,               # permutations of the null (0: none)
+    "n_perm": 100,               # permutations of the null (0: none; p-values below 0.01 need >= 100)
+    "alpha": 0.05,               # level of the calibration threshold
+    "n_boot": 100,               # bootstrap replicates of the best pair's score (0: no interval)
     "corpus_articles": 32,       # bits-per-byte corpus: enwiki articles ...
     "corpus_chars": 4000,        # ... of at most this many characters each
     "bpb_max_length": 512,       # context window of bits-per-byte
@@ -52,23 +56,23 @@ def check(cfg: dict) -> None:
         check_k(cfg["k"], checks.check_int(cfg["n_samples"], "n_samples", "cross_modal", 4), "cross_modal")
     checks.check_int(cfg["k"], "k", "cross_modal", 1)
     check_metrics(cfg, "cross_modal")
-    check_null(cfg, "cross_modal")
+    check_calibration(cfg, "cross_modal")
     for key, low in (("corpus_articles", 1), ("corpus_chars", 1), ("bpb_max_length", 2)):
         checks.check_int(cfg[key], key, "cross_modal", low)
     check_extraction(cfg, "cross_modal")
 
 
 def run(cfg: dict, out: Path):
-    import numpy as np
-
-    import alignment
     from empirical import bpb, corpus, models
 
     vision, language = cfg["vision_models"], cfg["language_models"]
     ds = dataset(cfg)
     check_k(cfg["k"], len(ds), "cross_modal")
     records = {}
-    feats = {name: cached(name, ds, cfg, records, progress=True) for name in vision + language}
+    announce(f"  {len(vision)} vision x {len(language)} language models on {ds.name} (N={len(ds)}); per metric "
+             f"{len(vision) * len(language)} layer sweeps, each with {cfg['n_perm']} permutations and "
+             f"{cfg['n_boot']} bootstrap replicates")
+    feats = {name: cached(name, ds, cfg, records) for name in progress(vision + language, desc="features")}
 
     texts = corpus.enwiki(max_articles=cfg["corpus_articles"], max_chars=cfg["corpus_chars"])
     run_kw = {k: cfg[k] for k in ("device", "dtype", "cache_dir")}
@@ -80,33 +84,27 @@ def run(cfg: dict, out: Path):
             bits_captions[name] = bpb.cached(name, list(ds.captions), max_length=cfg["bpb_max_length"],
                                              force=cfg["fresh"], **run_kw)["bits_per_byte"]
 
-    n_perm = cfg["n_perm"]
-    scores, best, null, layer_scores = {}, {}, {}, {}
+    pairs = {}
     for metric in cfg["metrics"]:
-        kw = metric_kwargs(metric, cfg)
-        if n_perm:
-            rows = [[alignment.calibrate(feats[v], feats[lang], metric, n_perm=n_perm, seed=cfg["seed"], **kw)
-                     for lang in language] for v in vision]
-        else:
-            rows = [[alignment.layerwise(feats[v], feats[lang], metric, **kw) for lang in language] for v in vision]
-        scores[metric] = [[_score(c) for c in row] for row in rows]
-        best[metric] = [[list(c.best_layers) for c in row] for row in rows]
-        layer_scores[metric] = [[c.scores.tolist() for c in row] for row in rows]
-        null[metric] = [[{"mean": c.null_mean, "std": c.null_std, "q95": float(np.quantile(c.null, 0.95)),
-                          "calibrated": c.calibrated, "z": c.z, "n_perm": n_perm} for c in row]
-                        for row in rows] if n_perm else None
+        todo = [(v, lang) for v in vision for lang in language]
+        done = {key: calibrated(feats[key[0]], feats[key[1]], metric, cfg)
+                for key in progress(todo, desc=f"{metric} pairs", unit="pair")}
+        pairs[metric] = [[done[v, lang] for lang in language] for v in vision]
+    table = {key: {m: [[c[key] for c in row] for row in pairs[m]] for m in pairs}
+             for key in ("score", "calibrated_score", "p_value", "best_layers")}
 
     results = {
         "vision_models": vision,
         "language_models": language,
-        "scores": scores,
-        "best_layers": best,
-        "null": null,
+        "scores": table["score"],
+        "calibrated_scores": table["calibrated_score"],
+        "p_values": table["p_value"],
+        "best_layers": table["best_layers"],
+        "pairs": pairs,
         "bits_per_byte": bits,
         "bits_per_byte_captions": bits_captions,
         "n_samples": len(ds),
         "k": cfg["k"],
-        "layer_scores": layer_scores,
         "dataset": ds.name,
         "extraction": records,
         "sample_ids_sha256": runio.digest(list(ds.ids), length=64),
@@ -120,21 +118,19 @@ def run(cfg: dict, out: Path):
     return results, _summary(results, metric)
 
 
-def _score(c) -> float:
-    return c.score if hasattr(c, "score") else c.best_score
-
-
 def _summary(res: dict, metric: str) -> str:
+    calibrated_ = res["pairs"][metric][0][0]["p_value"] is not None
+    what = "calibrated score (raw, p-value)" if calibrated_ else "raw score, no null"
     lines = [f"Cross-modal alignment ({metric}, best layer pair; {res['dataset']}, N={res['n_samples']}, "
-             f"k={res['k']}; z against the permutation null)"]
+             f"k={res['k']}): {what}"]
     width = max(len(v) for v in res["vision_models"])
-    lines.append(" " * width + "  " + "  ".join(f"{lm:>16}" for lm in res["language_models"]))
+    lines.append(" " * width + "  " + "  ".join(f"{lm:>24}" for lm in res["language_models"]))
     for i, v in enumerate(res["vision_models"]):
         cells = []
-        for j in range(len(res["language_models"])):
-            s = res["scores"][metric][i][j]
-            z = f" z={res['null'][metric][i][j]['z']:.1f}" if res["null"] else ""
-            cells.append(f"{s:.3f}{z}".rjust(16))
+        for c in res["pairs"][metric][i]:
+            cell = (f"{c['calibrated_score']:.3f} ({c['score']:.3f}, p={c['p_value']:.3f})" if calibrated_
+                    else f"{c['score']:.3f}")
+            cells.append(cell.rjust(24))
         lines.append(f"{v:>{width}}  " + "  ".join(cells))
     if res["bits_per_byte"]:
         lines.append("bits-per-byte (enwiki / captions): " + ", ".join(
@@ -146,19 +142,21 @@ def _heatmap(res, metric):
     import numpy as np
 
     plt = runio.pyplot()
-    s = np.array(res["scores"][metric])
-    fig, ax = plt.subplots(figsize=(1.6 * s.shape[1] + 3, 0.6 * s.shape[0] + 2))
+    pairs = res["pairs"][metric]
+    shown = "calibrated_score" if pairs[0][0]["p_value"] is not None else "score"
+    s = np.array([[c[shown] for c in row] for row in pairs])
+    fig, ax = plt.subplots(figsize=(1.8 * s.shape[1] + 3, 0.7 * s.shape[0] + 2))
     im = ax.imshow(s, cmap="viridis", aspect="auto")
     ax.set_xticks(range(s.shape[1]), res["language_models"], rotation=30, ha="right")
     ax.set_yticks(range(s.shape[0]), res["vision_models"])
-    for i in range(s.shape[0]):
-        for j in range(s.shape[1]):
-            z = f"\nz={res['null'][metric][i][j]['z']:.1f}" if res["null"] else ""
-            ax.text(j, i, f"{s[i, j]:.3f}{z}", ha="center", va="center", fontsize=8,
+    for i, row in enumerate(pairs):
+        for j, c in enumerate(row):
+            text = f"{c[shown]:.3f}\nraw {c['score']:.3f}" + (f", p={c['p_value']:.2g}" if c["p_value"] else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
                     color="white" if s[i, j] < s.mean() else "black")
-    fig.colorbar(im, ax=ax, label=f"{metric}, best layer pair")
-    ax.set_title(f"Cross-modal alignment (z: vs permutation null)\n{res['dataset']}, N={res['n_samples']}, "
-                 f"k={res['k']}", fontsize=10)
+    fig.colorbar(im, ax=ax, label=f"{metric}, best layer pair ({shown.replace('_', ' ')})")
+    ax.set_title(f"Cross-modal alignment, {shown.replace('_', ' ')} (Groger et al.)\n{res['dataset']}, "
+                 f"N={res['n_samples']}, k={res['k']}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -166,19 +164,23 @@ def _heatmap(res, metric):
 def _scatter(res, metric):
     plt = runio.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
+    pairs = res["pairs"][metric]
+    shown, low, high = (("calibrated_score", "calibrated_low", "calibrated_high")
+                        if pairs[0][0]["p_value"] is not None else ("score", "ci_low", "ci_high"))
     lms = [lm for lm in res["language_models"] if lm in res["bits_per_byte"]]
     for i, v in enumerate(res["vision_models"]):
+        cs = [pairs[i][res["language_models"].index(lm)] for lm in lms]
         xs = [1 - res["bits_per_byte"][lm] for lm in lms]
-        ys = [res["scores"][metric][i][res["language_models"].index(lm)] for lm in lms]
-        ax.plot(xs, ys, "o-", label=v)
-        if res["null"]:
-            q95 = [res["null"][metric][i][res["language_models"].index(lm)]["q95"] for lm in lms]
-            ax.plot(xs, q95, "_", color=ax.lines[-1].get_color(), markersize=14)
+        ys = [c[shown] for c in cs]
+        err = None
+        if all(c[low] is not None for c in cs):
+            err = [[y - c[low] for y, c in zip(ys, cs)], [c[high] - y for y, c in zip(ys, cs)]]
+        ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=3, label=v)
     for lm in lms:
         ax.annotate(lm, (1 - res["bits_per_byte"][lm], ax.get_ylim()[0]), fontsize=7, rotation=90, va="bottom")
     ax.set_xlabel("1 - bits-per-byte (enwiki)")
-    ax.set_ylabel(f"{metric} (max over layer pairs)")
-    ax.set_title("Alignment vs language competence (bars: null 95th pct.)")
+    ax.set_ylabel(f"{metric}, {shown.replace('_', ' ')} (best layer pair)")
+    ax.set_title("Alignment vs language competence (bars: bootstrap interval)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -28,7 +28,7 @@ DEFAULTS = {
     "draws": 5,                  # random subsets per size
     "metric": "mutual_knn",      # any of alignment.METRICS
     "k": 10,                     # neighbours (fixed while N grows)
-    "n_perm": 50,                # permutations of each null (>= 2)
+    "n_perm": 50,                # permutations of each null
     "q": 0.95,                   # clamp quantile of the layer pipeline
     "device": "auto",            # auto: the GPU when present
     "dtype": "auto",             # auto: bfloat16 on GPUs that support it, else float32
@@ -72,7 +72,7 @@ def check(cfg: dict) -> None:
         checks.check_int(cfg["n_samples"], "n_samples", "sample_size", max(sizes, default=k + 1))
     checks.check_int(cfg["draws"], "draws", "sample_size", 1)
     checks.check_choice(cfg["metric"], "metric", "sample_size", alignment.METRICS)
-    checks.check_int(cfg["n_perm"], "n_perm", "sample_size", 2)
+    checks.check_int(cfg["n_perm"], "n_perm", "sample_size", 1)
     checks.check_real(cfg["q"], "q", "sample_size", 0, 1, low_open=True)
     check_extraction(cfg, "sample_size")
 
@@ -100,7 +100,7 @@ def run(cfg: dict, out: Path):
                     sizes[-1])
     names = list(dict.fromkeys(m for p in pairs for m in p))
     records = {}
-    feats = {m: cached(m, ds, cfg, records, q=cfg["q"], progress=True) for m in names}
+    feats = {m: cached(m, ds, cfg, records, q=cfg["q"]) for m in names}
     kw = alignment.metric_kwargs(cfg["metric"], k=cfg["k"])
     plan = subsets(len(ds), sizes, cfg["draws"], cfg["seed"], cfg["full"])
     per_pair = {}
@@ -112,7 +112,8 @@ def run(cfg: dict, out: Path):
                                     n_perm=cfg["n_perm"], seed=cfg["seed"], q=cfg["q"], **kw)
             rows.append({"n": n, "draw": d, "score": float(c.score), "best_layers": list(c.best_layers),
                          "null_mean": float(c.null_mean), "null_std": float(c.null_std), "z": float(c.z),
-                         "excess": float(c.score - c.null_mean)})
+                         "excess": float(c.score - c.null_mean), "p_value": float(c.p_value),
+                         "calibrated_score": float(c.calibrated_score)})
         per_pair[f"{a}|{b}"] = {"draws": rows, "by_size": _by_size(rows)}
     all_sizes = sorted({n for n, _, _ in plan})
     results = {"pairs": [f"{a}|{b}" for a, b in pairs], "dataset": ds.name, "n_total": len(ds), "sizes": all_sizes,
@@ -134,7 +135,7 @@ def _by_size(rows: list[dict]) -> list[dict]:
     for n in sorted({r["n"] for r in rows}):
         rs = [r for r in rows if r["n"] == n]
         entry = {"n": n, "draws": len(rs)}
-        for key in ("score", "null_mean", "z", "excess"):
+        for key in ("score", "null_mean", "z", "excess", "p_value", "calibrated_score"):
             v = np.array([r[key] for r in rs], dtype=float)
             finite = v[np.isfinite(v)]
             entry[key] = float(finite.mean()) if finite.size else float(v[0])
@@ -146,14 +147,14 @@ def _by_size(rows: list[dict]) -> list[dict]:
 def _text(res: dict) -> str:
     lines = [f"Alignment vs sample size ({res['metric']}, k={res['k']}, best layer pair; {res['dataset']}, "
              f"mean over {res['draws']} nested random subsets per size; null: {res['n_perm']} permutations)"]
-    head = f"  {'N':>5}  {'score':>13}  {'null mean':>9}  {'excess':>7}  {'z':>6}"
+    head = f"  {'N':>5}  {'score':>13}  {'null mean':>9}  {'excess':>7}  {'z':>6}  {'calibrated':>10}  {'p':>6}"
     if res["chance"]:
         head += f"  {'k/(N-1)':>7}"
     for pair, r in res["results"].items():
         lines += [pair, head]
         for e in r["by_size"]:
             line = (f"  {e['n']:>5}  {e['score']:.3f} ± {e['score_sd']:.3f}  {e['null_mean']:9.3f}  "
-                    f"{e['excess']:7.3f}  {e['z']:6.1f}")
+                    f"{e['excess']:7.3f}  {e['z']:6.1f}  {e['calibrated_score']:10.3f}  {e['p_value']:6.3f}")
             if res["chance"]:
                 line += f"  {res['chance'][str(e['n'])]:7.3f}"
             lines.append(line)

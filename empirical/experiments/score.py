@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from platonic_core import checks, runio
+from platonic_core.progress import enabled
 
 from ._common import check_extraction, check_null
 
@@ -55,7 +56,7 @@ def _plan(cfg: dict, ds):
                         dtype=cfg["dtype"], device=cfg["device"], batch_size=cfg["batch_size"],
                         max_length=cfg["max_length"], cache_dir=cfg["cache_dir"], force=cfg["fresh"],
                         device_map=cfg["device_map"], quantization=cfg["quantization"], layers=cfg["layers"],
-                        progress=True, owner="score")
+                        progress=enabled(), owner="score")
 
 
 def check(cfg: dict) -> None:

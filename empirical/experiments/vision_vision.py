@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from platonic_core import checks, runio
+from platonic_core.progress import announce, progress
 
-from ._common import cached, check_extraction, check_k, check_models, check_null, dataset, extraction, metric_kwargs
+from ._common import cached, calibrated, check_calibration, check_extraction, check_k, check_models, dataset, extraction
 
 DEFAULTS = {
     "models": ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "random:efficientnet_lite0",
@@ -25,6 +26,8 @@ DEFAULTS = {
     "metric": "mutual_knn",
     "k": 10,
     "n_perm": 100,               # permutations of the null of every pair (0: none)
+    "alpha": 0.05,               # level of the calibration threshold
+    "n_boot": 0,                 # bootstrap replicates of each best pair's score (0: no interval)
     "train_per_class": 200,      # Fashion-MNIST probe: training images per class ...
     "test_per_class": 100,       # ... and test images per class
     "cifar_folds": 5,            # cross-validation folds of the CIFAR-10 probe (20 images)
@@ -47,7 +50,7 @@ def check(cfg: dict) -> None:
     checks.check_int(cfg["k"], "k", "vision_vision", 1)
     if cfg["n_samples"] is not None:
         check_k(cfg["k"], checks.check_int(cfg["n_samples"], "n_samples", "vision_vision", 4), "vision_vision")
-    check_null(cfg, "vision_vision")
+    check_calibration(cfg, "vision_vision")
     for key, low in (("train_per_class", 2), ("test_per_class", 1), ("cifar_folds", 2), ("n_bins", 1)):
         checks.check_int(cfg[key], key, "vision_vision", low)
     check_extraction(cfg, "vision_vision")
@@ -87,11 +90,9 @@ def cifar_dataset():
 
 
 def run(cfg: dict, out: Path):
-    import alignment
     from empirical import features, probes
 
     names, metric, seed, n_perm = cfg["models"], cfg["metric"], cfg["seed"], cfg["n_perm"]
-    kw = metric_kwargs(metric, cfg)
     photos = dataset(cfg)
     check_k(cfg["k"], len(photos), "vision_vision")
 
@@ -113,25 +114,27 @@ def run(cfg: dict, out: Path):
     records = {}
     pf = {m: cached(m, photos, cfg, records) for m in names}
     n = len(names)
-    matrix, layers = np.eye(n), [[None] * n for _ in range(n)]
-    null = {} if n_perm else None
-    for i in range(n):
-        for j in range(i + 1, n):
-            r = alignment.layerwise(pf[names[i]], pf[names[j]], metric, **kw)
-            matrix[i, j] = matrix[j, i] = r.best_score
-            layers[i][j], layers[j][i] = list(r.best_layers), list(r.best_layers)[::-1]
-            if null is not None:
-                c = alignment.calibrate(pf[names[i]], pf[names[j]], metric, n_perm=n_perm, seed=seed, **kw)
-                null[f"{names[i]}|{names[j]}"] = {"null_mean": c.null_mean, "null_std": c.null_std, "z": c.z}
+    todo = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    announce(f"  {n} vision models on {photos.name} (N={len(photos)}): {len(todo)} layer sweeps, each with {n_perm} "
+             "permutations")
+    matrix, calibrated_matrix, layers, pairs = np.eye(n), np.eye(n), [[None] * n for _ in range(n)], {}
+    for i, j in progress(todo, desc="pairs", unit="pair"):
+        c = pairs[f"{names[i]}|{names[j]}"] = calibrated(pf[names[i]], pf[names[j]], metric, cfg)
+        matrix[i, j] = matrix[j, i] = c["score"]
+        if n_perm:
+            calibrated_matrix[i, j] = calibrated_matrix[j, i] = c["calibrated_score"]
+        layers[i][j], layers[j][i] = c["best_layers"], c["best_layers"][::-1]
     competence = np.array([probe[m]["competence"] for m in names])
     bins = probes.competence_bins(competence, min(cfg["n_bins"], n))
-    per_bin = probes.intra_bin_alignment(matrix, bins)
+    per_bin = probes.intra_bin_alignment(calibrated_matrix if n_perm else matrix, bins)
     for b in per_bin:
         b["models"] = [names[i] for i in b["models"]]
         b["mean_competence"] = float(competence[bins == b["bin"]].mean())
     results = {"models": names, "metric": metric, "k": cfg["k"], "n_photos": len(photos), "dataset": photos.name,
                "probes": probe, "competence": competence.tolist(), "alignment": matrix.tolist(),
-               "best_layers": layers, "null": null, "bins": per_bin, "extraction": records,
+               "calibrated_alignment": calibrated_matrix.tolist() if n_perm else None, "best_layers": layers,
+               "pairs": pairs, "bins": per_bin, "bins_of": "calibrated_alignment" if n_perm else "alignment",
+               "extraction": records,
                "chance": cfg["k"] / (len(photos) - 1) if metric == "mutual_knn" else None,
                "probe_sizes": {"fashion_train": len(ytr), "fashion_test": len(yte), "cifar10": len(ycf)},
                "plots": ["vision_vision.png"]}
@@ -141,7 +144,7 @@ def run(cfg: dict, out: Path):
 
 def _text(res: dict) -> str:
     lines = [f"Vision-vision alignment ({res['metric']}, best layer pair, {res['n_photos']} images of "
-             f"{res['dataset']}) and competence (mean probe accuracy)"]
+             f"{res['dataset']}; bins of {res['bins_of'].replace('_', ' ')}) and competence (mean probe accuracy)"]
     lines += [f"  {m:>28}  competence {c:.3f}" for m, c in zip(res["models"], res["competence"])]
     lines += [f"  bin {b['bin']} (competence {b['mean_competence']:.2f}, {b['n_pairs']} pairs): "
               + (f"{b['mean']:.3f}" if b["mean"] is not None else "-") for b in res["bins"]]
@@ -153,7 +156,7 @@ def _plot(res: dict):
     every pair's alignment against the lower competence of the two."""
     plt = runio.pyplot()
     names, comp = res["models"], np.array(res["competence"])
-    a = np.array(res["alignment"])
+    a = np.array(res[res["bins_of"]])
     order = np.argsort(comp, kind="stable")
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.6), gridspec_kw={"wspace": 0.45})
     shown = a[np.ix_(order, order)].copy()
@@ -167,13 +170,14 @@ def _plot(res: dict):
             if r != c:
                 axes[0].text(c, r, f"{a[order[r], order[c]]:.2f}", ha="center", va="center", fontsize=6, color="w")
     fig.colorbar(im, ax=axes[0], fraction=0.046)
-    axes[0].set_title(f"{res['metric']} on {res['n_photos']} photos (competence)", fontsize=9)
+    axes[0].set_title(f"{res['metric']} ({res['bins_of'].replace('_', ' ')}) on {res['n_photos']} photos "
+                      "(competence)", fontsize=9)
     bins = [b for b in res["bins"] if b["mean"] is not None]
     axes[1].bar(range(len(bins)), [b["mean"] for b in bins], yerr=[b["std"] for b in bins], capsize=4,
                 color="tab:blue")
     axes[1].set_xticks(range(len(bins)), [f"bin {b['bin']}\ncompetence {b['mean_competence']:.2f}\n"
                                           f"({b['n_pairs']} pairs)" for b in bins], fontsize=7)
-    if res["chance"] is not None:
+    if res["chance"] is not None and res["bins_of"] == "alignment":
         axes[1].axhline(res["chance"], color="grey", ls=":", label="mutual_knn chance k/(N-1)")
         axes[1].legend(fontsize=7)
     axes[1].set_ylabel("mean alignment within bin")
