@@ -29,6 +29,7 @@ import os
 import shutil
 import warnings
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -277,18 +278,43 @@ def load(name, device="auto", dtype="float32", *, device_map=None, quantization=
     dt = DTYPES[resolve_dtype(dtype, dev)]
     if name in PACKAGED:
         _require(name)
-    if name in _TIMM_LITE:
-        net = _efficientnet_lite(name)
-    elif name in RANDOM or name.startswith("random:"):
-        arch, _, seed = (RANDOM.get(name) or name[len("random:"):]).partition("@")
-        net = _timm_random(arch, seed)
-    elif name.startswith("timm:"):
-        net = _timm_pretrained(name)
-    else:
-        path = {"minilm_l6": _minilm_dir, "mpnet_base": _mpnet_dir, "smollm2_135m": _smollm2_dir,
-                "gemma3_270m": _gemma3_dir}.get(name)
-        return _hf(name, path() if path else _hf_source(name), dev, dt, device_map, quantization)
+    with _library_bars():
+        if name in _TIMM_LITE:
+            net = _efficientnet_lite(name)
+        elif name in RANDOM or name.startswith("random:"):
+            arch, _, seed = (RANDOM.get(name) or name[len("random:"):]).partition("@")
+            net = _timm_random(arch, seed)
+        elif name.startswith("timm:"):
+            net = _timm_pretrained(name)
+        else:
+            path = {"minilm_l6": _minilm_dir, "mpnet_base": _mpnet_dir, "smollm2_135m": _smollm2_dir,
+                    "gemma3_270m": _gemma3_dir}.get(name)
+            return _hf(name, path() if path else _hf_source(name), dev, dt, device_map, quantization)
     return _vision(name, net, dev, dt)
+
+
+@contextmanager
+def _library_bars():
+    """transformers' and the hub's own progress bars (weight loading, downloads) only where ours show: on a
+    terminal, not --quiet (platonic_core.progress)."""
+    from platonic_core.progress import enabled
+
+    if enabled():
+        yield
+        return
+    import huggingface_hub.utils as hub_utils
+    from transformers.utils import logging as hf_logging
+
+    hub_was, hf_was = hub_utils.are_progress_bars_disabled(), not hf_logging.is_progress_bar_enabled()
+    hub_utils.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if not hub_was:
+            hub_utils.enable_progress_bars()
+        if not hf_was:
+            hf_logging.enable_progress_bar()
 
 
 def check_name(name, owner="load"):
