@@ -1,8 +1,11 @@
-"""Contrastive learners checked against the analytic PMI kernel.
+"""Learners checked against the analytic optima of their objectives (K_PMI for the contrastive ones).
 
-Pure losses (`binary_nce`, `info_nce`, `info_nce_negatives`), encoders per modality, a thin LightningModule and a
-DataModule fed by a world, `fit` (Lightning, GPU/DDP through Trainer options; its options are a `FitConfig`), the
-exact `population_optimum`, and the comparison report. The experiments behind `python -m worlds.run` live in
+The registry of training objectives (`learners.objectives`: infonce, nce, skipgram, spectral, next_event, regression,
+vicreg, each with its analytic optimum `target`, its gauge and its world condition), pure losses (`binary_nce`,
+`info_nce`, `info_nce_negatives`, `skipgram`, `spectral_contrastive`, `next_event`, `one_hot_regression`, `vicreg`),
+encoders per modality, a thin LightningModule and a DataModule fed by a world, `fit` (Lightning, GPU/DDP through
+Trainer options; its options are a `FitConfig`), the exact `population_optimum`, multitask learners
+(`learners.multitask`) and the comparison report. The experiments behind `python -m worlds.run` live in
 `learners.experiments`.
 
 Names load on first use, so `import learners.experiments` (the registry, for --help) does not import Lightning.
@@ -14,7 +17,10 @@ import sys
 import types
 
 _EXPORTS = {
-    "binary_nce": "losses", "info_nce": "losses", "info_nce_negatives": "losses",
+    "binary_nce": "losses", "info_nce": "losses", "info_nce_negatives": "losses", "skipgram": "losses",
+    "spectral_contrastive": "losses", "next_event": "losses", "one_hot_regression": "losses", "vicreg": "losses",
+    "OBJECTIVES": "objectives", "regression_loss": "population", "vicreg_loss": "population",
+    "fit_multitask": "multitask",
     "EmbeddingEncoder": "encoders", "MLPEncoder": "encoders", "TextEncoder": "encoders", "critic": "encoders",
     "make_encoder": "encoders", "ContrastiveModule": "module", "PairDataModule": "data", "fit": "fit",
     "FitConfig": "fit", "FitResult": "fit", "ConfigMismatch": "fit", "population_optimum": "population",

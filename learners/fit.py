@@ -51,9 +51,11 @@ from platonic_core.runio import atomic_write_bytes, digest, jsonable, write_json
 from worlds import MarkovWorld, pmi_kernel
 from worlds.observations import Observation, check_observation
 
+from . import objectives as _obj
+from ._checks import check_cooccurrence
 from .data import SOURCES, PairDataModule
 from .encoders import ENCODERS, check_encoder_kw, make_encoder
-from .module import LOSSES, ContrastiveModule
+from .module import LOSSES, ContrastiveModule, check_critic_options
 
 OWNER = "fit"
 MARKER = "learners.fit run dir"  # config.json["made_by"]: fit made this run dir and may clear its own files there
@@ -93,15 +95,18 @@ class ConfigMismatch(ValueError):
 class FitConfig:
     """Every training option of `fit`, with its default; validated when built (errors name fit's parameter).
 
-    loss 'infonce' | 'nce'; dim: embedding size; window W: pairs within |t - t'| <= W; encoder 'auto' (by
+    loss: one of learners.objectives.NAMES (infonce, nce, skipgram, spectral, next_event, regression, vicreg);
+    dim: embedding size; window W: pairs within |t - t'| <= W; encoder 'auto' (by
     modality) | 'embedding' | 'mlp' | 'text', encoder_kw: its options (e.g. init_std, hidden, width); data
     'stream' | 'pairs' (n_pairs) | 'trajectory' (length); include_self: count d = 0 pairs; batch_size (global);
-    negatives: K per pair, 0 for in-batch; p_pos, learn_bias: binary NCE's prior and learnable offset; tau,
+    negatives: K per pair, 0 for in-batch (skipgram: K >= 1; next_event, regression, vicreg: 0); p_pos, learn_bias:
+    binary NCE's prior and learnable offset (learn_bias also for skipgram, whose prior is 1/(K+1)); tau,
     symmetric, normalize: the critic; AdamW at lr with weight_decay, `warmup` linear steps (None: min(50,
     max_steps // 10)), then cosine decay to min_lr (0 <= min_lr <= lr) at max_steps; seed; eval_every (None:
     max_steps // 20), log_every, ckpt_every (None: max_steps // 5): steps between history points and checkpoints;
     resume: continue from the run dir's checkpoint; accelerator, devices, strategy, num_nodes, precision and
-    trainer_kw (any other pl.Trainer argument) go to pl.Trainer; verbose: Lightning's progress and info lines.
+    trainer_kw (any other pl.Trainer argument) go to pl.Trainer; verbose: Lightning's progress and info lines;
+    objective_kw: the objective's own options (vicreg: sim, std, cov, gamma, eps), keyed only when not empty.
     None-valued defaults are resolved by `resolved()`, so `dataclasses.replace` re-derives them.
     """
 
@@ -138,6 +143,7 @@ class FitConfig:
     precision: object = "32-true"
     verbose: bool = False
     trainer_kw: dict = field(default_factory=dict)
+    objective_kw: dict = field(default_factory=dict)
 
     def __post_init__(self):
         o = OWNER
@@ -162,15 +168,20 @@ class FitConfig:
             else:
                 put(name, check_int(value, name, o, low=low))
         put("batch_size", check_int(self.batch_size, "batch_size", o, low=2))
-        put("negatives", check_int(self.negatives, "negatives", o, low=0))
+        put("negatives", _obj.check_negatives(self.loss, self.negatives, o))
         put("p_pos", check_prob(self.p_pos, "p_pos", o, open_low=True, open_high=True))
+        if self.loss == "skipgram" and self.p_pos != 0.5:
+            fail(param("p_pos", o), "be left at its default with loss='skipgram' (its prior is 1/(K+1), K = "
+                 "negatives)", self.p_pos)
         put("learn_bias", check_bool(self.learn_bias, "learn_bias", o))
-        if self.learn_bias and self.loss != "nce":
-            raise ValueError(f"The 'learn_bias' parameter of {o} only applies to loss='nce' (InfoNCE is invariant "
-                             f"to a constant logit). Got learn_bias=True with loss={self.loss!r}.")
+        _obj.check_learn_bias(self.loss, self.learn_bias, o)
         put("tau", check_positive(self.tau, "tau", o))
         put("symmetric", check_bool(self.symmetric, "symmetric", o))
         put("normalize", check_bool(self.normalize, "normalize", o))
+        check_critic_options(self.loss, self.tau, self.normalize, o)
+        ok = {} if self.objective_kw is None else self.objective_kw
+        _obj.check_options(self.loss, ok, o)
+        put("objective_kw", dict(ok))
         put("lr", check_positive(self.lr, "lr", o))
         put("weight_decay", check_real(self.weight_decay, "weight_decay", o, low=0))
         put("max_steps", check_int(self.max_steps, "max_steps", o, low=1))
@@ -205,8 +216,10 @@ class FitConfig:
         return out
 
     def resume_fields(self) -> dict:
-        """The resolved options that change what is trained (JSON values): the config part of the resume key."""
-        return {k: v for k, v in _plain(self.resolved()).items() if k not in RESUME_FREE}
+        """The resolved options that change what is trained (JSON values): the config part of the resume key.
+        objective_kw counts only when not empty (so the keys of runs made before it existed still match)."""
+        return {k: v for k, v in _plain(self.resolved()).items()
+                if k not in RESUME_FREE and not (k == "objective_kw" and not v)}
 
 
 def _check_trainer_arg(name):
@@ -242,7 +255,9 @@ def _plain(values: dict) -> dict:
 class FitResult:
     """kernel: learned logit kernel <f(a), f(b)>/tau over observed values (N_x, N_x), bias excluded;
     state_kernel: O K O^T over world states (N_z, N_z) (the pull-back for deterministic observations);
-    embeddings (N_x, dim) with kernel = E E^T; state_embeddings = O E; target: K_PMI over observed values;
+    embeddings (N_x, dim) with kernel = E E^T; state_embeddings = O E; target: the objective's analytic optimum over
+    observed values (K_PMI for infonce and nce; `fit_target`), which history's Pearson compares with (modulo the
+    objective's gauge: learners.objectives.canonical);
     cooccurrence: exact P_coor over observed values; history: {'loss'|'pearson': {'step': [...], 'value': [...]}};
     snapshots: {step: state_embeddings}; pairs: the finite pool (None when streamed); pairs_seen: pair budget;
     config: the resolved options and the world's and observation's names, sizes and content digests (JSON);
@@ -271,12 +286,38 @@ class FitResult:
         return comparison_report(self, population, plugin)
 
 
-class KernelTracker(Callback):
-    """Every `every` steps (and at steps 0 and max_steps): Pearson of the learned kernel with K_PMI (off-diagonal)
-    and a snapshot of the state embeddings; also the training loss of every step the module logs. All of it is this
-    callback's checkpointed state, so a resumed run returns the whole history, not just its last attempt's."""
+def fit_target(P: np.ndarray, cfg: FitConfig):
+    """(target, canonical) of a fit: the objective's analytic optimum over observed values, and the map taking a
+    kernel modulo the objective's gauge (None: the kernel itself). K_PMI for infonce and nce; for vicreg without a
+    closed form at these settings (learners.objectives.vicreg_parts), K_PMI as well."""
+    if cfg.loss in ("infonce", "nce"):
+        return pmi_kernel(P), None
+    P = check_cooccurrence(P, OWNER)
+    n = len(P)
+    dim = min(cfg.dim, n - 1 if cfg.loss == "vicreg" else n)
+    try:
+        t = _obj.target(P, cfg.loss, dim if cfg.loss in ("spectral", "regression", "vicreg") else None,
+                        p_pos=cfg.p_pos, negatives=cfg.negatives if cfg.loss == "skipgram" else None,
+                        learn_bias=cfg.learn_bias, objective_kw=cfg.objective_kw)
+    except ValueError:  # vicreg whose coefficients leave no closed form
+        if cfg.loss != "vicreg":
+            raise
+        return pmi_kernel(P), None
+    gauge = _obj.get(cfg.loss).gauge
+    if gauge == "additive" or (gauge == "linear" and dim < n):
+        return t, (lambda k: _obj.canonical(k, cfg.loss, P, dim))
+    return t, None
 
-    def __init__(self, target: np.ndarray, obs_matrix: np.ndarray, every: int):
+
+class KernelTracker(Callback):
+    """Every `every` steps (and at steps 0 and max_steps): Pearson of the learned kernel with the target
+    (off-diagonal; K_PMI for infonce and nce; both taken through `canonical` when given) and a snapshot of the state
+    embeddings; also the training loss of every step the module logs. All of it is this callback's checkpointed
+    state, so a resumed run returns the whole history, not just its last attempt's."""
+
+    def __init__(self, target: np.ndarray, obs_matrix: np.ndarray, every: int, canonical=None):
+        self.canonical = canonical
+        target = target if canonical is None else canonical(target)
         self.mask = np.isfinite(target) & ~np.eye(len(target), dtype=bool)
         self.target, self.obs, self.every = target, obs_matrix, every
         self.snapshots: dict[int, np.ndarray] = {}
@@ -288,6 +329,7 @@ class KernelTracker(Callback):
         with torch.no_grad():
             e = module.embed_all().double().cpu().numpy()
         k = e @ e.T
+        k = k if self.canonical is None else self.canonical(k)
         r = float(np.corrcoef(k[self.mask], self.target[self.mask])[0, 1])
         self.snapshots[step] = self.obs @ e
         self.pearson[step] = r
@@ -374,10 +416,10 @@ def fit(world: MarkovWorld, observation: Observation, loss: str | None = None, d
                             cfg.length, cfg.include_self, cfg.seed)
         module = ContrastiveModule(make_encoder(observation, cfg.dim, cfg.encoder, **cfg.encoder_kw), cfg.loss,
                                    cfg.p_pos, cfg.learn_bias, cfg.tau, cfg.symmetric, cfg.normalize, cfg.lr,
-                                   cfg.weight_decay, r["warmup"], cfg.max_steps, cfg.min_lr)
-        target = pmi_kernel(dm.cooccurrence)
+                                   cfg.weight_decay, r["warmup"], cfg.max_steps, cfg.min_lr, cfg.objective_kw)
+        target, canonical = fit_target(dm.cooccurrence, cfg)
         with _run_dir(root) as where:
-            tracker = KernelTracker(target, observation.matrix, r["eval_every"])
+            tracker = KernelTracker(target, observation.matrix, r["eval_every"], canonical)
             saver = ModelCheckpoint(dirpath=where / "checkpoints", filename="step{step}",
                                     every_n_train_steps=r["ckpt_every"], save_last=True, save_top_k=1,
                                     auto_insert_metric_name=False)

@@ -1,10 +1,10 @@
-"""How close a kernel is to K_PMI modulo a constant (and a scale): the comparison report of a fit."""
+"""How close a kernel is to its target modulo a constant (and a scale): the comparison report of a fit."""
 from __future__ import annotations
 
 import numpy as np
 from scipy.stats import spearmanr
 
-from worlds import exact_pairs, plugin_pmi
+from worlds import empirical_cooccurrence, exact_pairs, plugin_pmi
 
 from .population import population_optimum
 
@@ -38,21 +38,40 @@ def compare(kernel, target) -> dict:
 
 
 def comparison_report(result, population: bool = True, plugin: bool = True) -> dict:
-    """The learned kernel of a `FitResult` vs K_PMI, beside the population optimum (same loss and dim: the limit
-    of infinite data and exact optimisation) and the plug-in count PMI at the same pair budget (the fit's own pool,
-    or as many fresh exact draws as the stream gave the learner)."""
+    """The learned kernel of a `FitResult` vs its target (K_PMI for infonce and nce; the objective's analytic
+    optimum otherwise, both modulo the objective's gauge), beside the population optimum (same loss and dim: the
+    limit of infinite data and exact optimisation) and the plug-in estimate at the same pair budget (the fit's own
+    pool, or as many fresh exact draws as the stream gave the learner): count PMI for infonce and nce, the
+    objective's target computed from the counted joint otherwise."""
+    from . import objectives
+    from .fit import fit_target
+
     cfg = result.config
-    out = {"learned": compare(result.kernel, result.target), "pair_budget": result.pairs_seen}
+    fc = result.fit_config
+    canon = None if fc is None else fit_target(result.cooccurrence, fc)[1]
+    view = (lambda k: k) if canon is None else canon  # noqa: E731
+    out = {"learned": compare(view(result.kernel), view(result.target)), "pair_budget": result.pairs_seen}
     if population:
-        opt = population_optimum(result.cooccurrence, "nce" if cfg["loss"] == "nce" else "infonce", cfg["dim"],
-                                 p_pos=cfg["p_pos"], learn_bias=cfg["learn_bias"], seed=cfg["seed"])
-        out["population"] = {**compare(opt.kernel, result.target), "gap": opt.gap, "loss": opt.loss,
+        kw = {}
+        if cfg["loss"] == "skipgram":
+            kw["negatives"] = cfg["negatives"]
+        if cfg.get("objective_kw"):
+            kw["objective_kw"] = cfg["objective_kw"]
+        opt = population_optimum(result.cooccurrence, cfg["loss"], cfg["dim"], p_pos=cfg["p_pos"],
+                                 learn_bias=cfg["learn_bias"], seed=cfg["seed"], **kw)
+        out["population"] = {**compare(view(opt.kernel), view(result.target)), "gap": opt.gap, "loss": opt.loss,
                              "bound": opt.bound}
     if plugin:
         pairs = result.pairs if result.pairs is not None else exact_pairs(result.cooccurrence, result.pairs_seen,
                                                                           seed=cfg["seed"] + 1)
         try:
-            out["plugin"] = compare(plugin_pmi(pairs, len(result.target)), result.target)
+            if cfg["loss"] in ("infonce", "nce"):
+                out["plugin"] = compare(plugin_pmi(pairs, len(result.target)), result.target)
+            else:
+                counted = empirical_cooccurrence(pairs, len(result.target))
+                counted = (counted + counted.T) / 2
+                estimate = fit_target(counted, fc)[0] if fc is not None else objectives.target(counted, cfg["loss"])
+                out["plugin"] = compare(view(estimate), view(result.target))
         except ValueError as err:  # a value never seen: its PMI row is undefined
             out["plugin"] = {"error": str(err)}
     return out

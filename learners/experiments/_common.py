@@ -98,7 +98,7 @@ def pmi_cosine(G: np.ndarray, p: np.ndarray, H: np.ndarray, O: np.ndarray, q: np
 def table(rows: list[dict], columns: list[str], title: str) -> str:
     """A fixed-width text table of the given columns (floats with 4 decimals)."""
     cell = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
-    widths = [max(len(c), *(len(cell(r.get(c, ""))) for r in rows)) for c in columns]
+    widths = [max([len(c), *(len(cell(r.get(c, ""))) for r in rows)]) for c in columns]  # rows may be empty
     lines = [title, "  ".join(c.rjust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(cell(r.get(c, "")).rjust(w) for c, w in zip(columns, widths)) for r in rows]
     return "\n".join(lines)
