@@ -67,7 +67,8 @@ SEED_MAX = 2 ** 32 - 1  # pl.seed_everything replaces a seed outside [0, 2^32 - 
 # hardware (CPU or GPU arithmetic agree to rounding). precision is keyed: it changes the arithmetic of training,
 # and the precision plugin's state in a checkpoint. devices, strategy and num_nodes are keyed: the world size
 # decides which pairs each step sees.
-RESUME_FREE = ("resume", "verbose", "accelerator", "ckpt_every", "eval_every", "log_every")
+RESUME_FREE = ("resume", "verbose", "progress_bar", "tensorboard", "accelerator", "ckpt_every", "eval_every",
+               "log_every")
 
 # pl.Trainer arguments that fit sets itself (its own options or fixed choices): not allowed in trainer_kw.
 _TRAINER_FIXED = ("accelerator", "strategy", "devices", "num_nodes", "precision", "logger", "callbacks", "max_epochs",
@@ -106,6 +107,8 @@ class FitConfig:
     max_steps // 20), log_every, ckpt_every (None: max_steps // 5): steps between history points and checkpoints;
     resume: continue from the run dir's checkpoint; accelerator, devices, strategy, num_nodes, precision and
     trainer_kw (any other pl.Trainer argument) go to pl.Trainer; verbose: Lightning's progress and info lines;
+    progress_bar: Lightning's progress bar alone; tensorboard: also log to TensorBoard (run_dir/tensorboard/; needs
+    the tensorboard or tensorboardX package, not a dependency of the toolkit);
     objective_kw: the objective's own options (vicreg: sim, std, cov, gamma, eps), keyed only when not empty.
     None-valued defaults are resolved by `resolved()`, so `dataclasses.replace` re-derives them.
     """
@@ -142,6 +145,8 @@ class FitConfig:
     num_nodes: int = 1
     precision: object = "32-true"
     verbose: bool = False
+    progress_bar: bool = False
+    tensorboard: bool = False
     trainer_kw: dict = field(default_factory=dict)
     objective_kw: dict = field(default_factory=dict)
 
@@ -195,6 +200,10 @@ class FitConfig:
         put("log_every", check_int(self.log_every, "log_every", o, low=1))
         put("resume", check_bool(self.resume, "resume", o))
         put("verbose", check_bool(self.verbose, "verbose", o))
+        put("progress_bar", check_bool(self.progress_bar, "progress_bar", o))
+        if check_bool(self.tensorboard, "tensorboard", o) and not _tensorboard_available():
+            fail(param("tensorboard", o), "be False unless the tensorboard or tensorboardX package is installed "
+                 "(pip install tensorboard)", True)
         put("num_nodes", check_int(self.num_nodes, "num_nodes", o, low=1))
         tk = {} if self.trainer_kw is None else self.trainer_kw
         if not isinstance(tk, dict):
@@ -333,8 +342,9 @@ class KernelTracker(Callback):
         r = float(np.corrcoef(k[self.mask], self.target[self.mask])[0, 1])
         self.snapshots[step] = self.obs @ e
         self.pearson[step] = r
-        if trainer.is_global_zero and trainer.logger is not None:
-            trainer.logger.log_metrics({"pearson": r}, step=step)
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics({"pearson": r}, step=step)
 
     def on_train_start(self, trainer, module):
         if trainer.global_step == 0:
@@ -427,9 +437,10 @@ def fit(world: MarkovWorld, observation: Observation, loss: str | None = None, d
             try:
                 trainer = pl.Trainer(max_steps=cfg.max_steps, max_epochs=-1, accelerator=cfg.accelerator,
                                      devices=cfg.devices, strategy=cfg.strategy, num_nodes=cfg.num_nodes,
-                                     precision=cfg.precision, logger=CSVLogger(where, name="logs"),
+                                     precision=cfg.precision, logger=_loggers(where, cfg.tensorboard),
                                      callbacks=[tracker, saver, final, *callbacks], log_every_n_steps=cfg.log_every,
-                                     enable_progress_bar=cfg.verbose, enable_model_summary=cfg.verbose,
+                                     enable_progress_bar=cfg.verbose or cfg.progress_bar,
+                                     enable_model_summary=cfg.verbose,
                                      num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False,
                                      default_root_dir=where, **cfg.trainer_kw)
             except Exception as err:
@@ -593,16 +604,33 @@ def _start_afresh(root: Path, saved: dict) -> None:
             if f.is_file() and _CKPT_NAME.fullmatch(f.name):
                 f.unlink()
         _rmdir_if_empty(ckpts)
-    logs = root / "logs"
-    if logs.is_dir():
-        for version in logs.glob("version_*"):
-            if version.is_dir():
-                for name in _LOG_FILES:
-                    (version / name).unlink(missing_ok=True)
-                _rmdir_if_empty(version)
-        _rmdir_if_empty(logs)
+    for logs in (root / "logs", root / "tensorboard"):
+        if logs.is_dir():
+            for version in logs.glob("version_*"):
+                if version.is_dir():
+                    for f in version.iterdir():
+                        if f.name in _LOG_FILES or f.name.startswith("events.out.tfevents."):
+                            f.unlink()
+                    _rmdir_if_empty(version)
+            _rmdir_if_empty(logs)
     (root / "snapshots.npz").unlink(missing_ok=True)
     write_json(root / "config.json", saved)
+
+
+def _tensorboard_available() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("tensorboard") is not None or find_spec("tensorboardX") is not None
+
+
+def _loggers(where: Path, tensorboard: bool) -> list:
+    """The CSV logger (the history's record on disk), and TensorBoard's beside it on request."""
+    loggers = [CSVLogger(where, name="logs")]
+    if tensorboard:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(where, name="tensorboard", default_hp_metric=False))
+    return loggers
 
 
 def _rmdir_if_empty(path: Path) -> None:

@@ -34,6 +34,7 @@ DEFAULTS = {
     "strategy": "auto",
     "num_nodes": 1,
     "precision": "32-true",
+    "tensorboard": False,          # also log to TensorBoard (<out>/fit/tensorboard; needs tensorboard installed)
 }
 TYPES = {"n_pairs": int, "length": int}
 BIJECTIVE = ("permutation", "vector", "token")
@@ -41,9 +42,11 @@ BIJECTIVE = ("permutation", "vector", "token")
 
 def _options(cfg: dict) -> dict:
     """fit's keyword arguments from the settings."""
+    from platonic_core.progress import enabled
+
     keys = ("loss", "dim", "window", "data", "n_pairs", "length", "batch_size", "negatives", "learn_bias", "lr",
-            "max_steps", "seed", "accelerator", "devices", "strategy", "num_nodes", "precision")
-    return {k: cfg[k] for k in keys}
+            "max_steps", "seed", "accelerator", "devices", "strategy", "num_nodes", "precision", "tensorboard")
+    return {**{k: cfg[k] for k in keys}, "progress_bar": enabled()}  # Lightning's bar on a terminal
 
 
 def check(cfg: dict):
