@@ -1,10 +1,15 @@
-"""HSIC-based scores: linear CKA (biased, Kornblith 2019), unbiased CKA (Song et al. 2012 HSIC) and CKNNA.
+"""HSIC-based scores: linear CKA (biased, Kornblith 2019), unbiased CKA (Song et al. 2012 HSIC), RBF CKA and CKNNA.
 
 Each representation is reduced once to a `Gram` (or, for CKNNA, a `knn.Knn` carrying kernel values); a score is then
 HSIC(a, b) / sqrt(HSIC(a, a) HSIC(b, b)) with the self terms stored in the state. No epsilon in the ratio.
 CKNNA scores a stack of layers against one layer at once (see _knn.py). Permuting the rows of a representation
 conjugates its kernel, P K P^T (`relabel_gram`), and relabels its lists (`relabel_cknna`): the self terms do not
 change, so no feature product is needed.
+
+A linear kernel of N samples in D < N dimensions is never formed: its `Gram` holds the N x D centred features
+(feature form, O(N D) memory) and every HSIC term comes from D x D products and row sums (`_cross`). Its permuted
+state permutes those rows, and the cross term of a permuted pair is the D_a x D_b product X_a^T X_b[perm], one
+gathered copy and one matrix product per permutation: O(N D_a D_b), where the N x N form needs O(N^2) memory.
 
 Kernels and features are scaled by powers of two (exact, see _scale.py), so the HSIC sums of squares neither
 overflow nor underflow, whatever the magnitude of the input.
@@ -15,18 +20,22 @@ from typing import NamedTuple
 import torch
 
 from . import _knn
+from ._order import quantile
 from ._scale import factor, maxabs, pow2
 
 
 class Gram(NamedTuple):
-    """A kernel prepared for HSIC: the centred kernel (biased) or the kernel with zero diagonal (unbiased)."""
-    K: torch.Tensor   # N x N, exactly symmetric
+    """A kernel prepared for HSIC: the centred kernel (biased) or the kernel with zero diagonal (unbiased); in
+    feature form (`d` not None) the centred features X whose linear kernel X X^T that is (diagonal d excluded when
+    unbiased)."""
+    K: torch.Tensor   # N x N, exactly symmetric; feature form: N x D features
     s: float          # sum of K (unbiased only)
     r: torch.Tensor   # N: row sums = column sums of K (unbiased only)
     unbiased: bool
-    psd: bool         # built from features (a linear kernel): biased CKA of two such states is >= 0
+    psd: bool         # a PSD kernel (linear, RBF): biased CKA of two such states is >= 0
     self: float       # HSIC(K, K)
     noise: float      # rounding level of `self`: a self term at or below it is 0 (a sum of squares has none)
+    d: torch.Tensor | None = None  # feature form: the diagonal of X X^T, float64 (unbiased; empty when biased)
 
 
 def shift(K, f=1.0):
@@ -47,17 +56,55 @@ def gram(K, unbiased):
     return _finish(K, unbiased, False)
 
 
-def gram_from_features(X, unbiased):
-    """Gram state of the linear kernel of X (N x D). Centring the features gives the centred kernel directly and
-    leaves the unbiased HSIC unchanged (exact arithmetic), with better rounding; subtracting a sample first makes
-    constant features centre to exactly 0. Each subtraction also applies a power of two (exact, same pass): the
-    first keeps it from overflowing, the second brings what is left to magnitude 1, so X X^T has entries of at most
-    about D and its HSIC sums neither overflow nor underflow."""
+def centre(X):
+    """X (N x D) with centred columns. Centring gives the centred linear kernel directly and leaves the unbiased
+    HSIC unchanged (exact arithmetic), with better rounding; subtracting a sample first makes constant features
+    centre to exactly 0. Each subtraction also applies a power of two (exact, same pass): the first keeps it from
+    overflowing, the second brings what is left to magnitude 1, so X X^T has entries of at most about D and its HSIC
+    sums neither overflow nor underflow."""
     f = factor(maxabs(X), X.dtype)
     X = torch.add(X[0:1] * -f, X, alpha=f)
     g = factor(maxabs(X), X.dtype)  # row 0 is 0 now, so max|X - mean| is within a factor 2 of max|X|
-    X = torch.add(X.mean(0, keepdim=True) * -g, X, alpha=g)
+    return torch.add(X.mean(0, keepdim=True) * -g, X, alpha=g)
+
+
+def gram_from_features(X, unbiased):
+    """Gram state of the linear kernel of X (N x D): in feature form when D < N (no N x N matrix), else the
+    centred kernel itself."""
+    X = centre(X)
+    if X.shape[1] < X.shape[0]:
+        return _finish_features(X, unbiased)
     return _finish(X @ X.T, unbiased, True)
+
+
+def _finish_features(X, unbiased):
+    """Feature-form state of the centred features X: for the unbiased HSIC, d = the row norms squared (the kernel's
+    diagonal, excluded), r = X (X^T 1) - d and s = |X^T 1|^2 - sum d (row sums and sum of the zero-diagonal kernel)."""
+    if unbiased:
+        d = X.square().sum(1, dtype=torch.float64)
+        c = X.sum(0)
+        g = Gram(X, (c @ c).item() - d.sum().item(), (X @ c).double() - d, True, True, 0.0, 0.0, d)
+    else:
+        g = Gram(X, 0.0, X[:0, 0], False, True, 0.0, 0.0, X.new_empty(0, dtype=torch.float64))
+    return _finish_self(g)
+
+
+def rbf_from_features(X, sigma):
+    """Gram state (biased) of the Gaussian kernel exp(-|x_i - x_j|^2 / (2 sigma^2 m)) of X (N x D), m the median of
+    the N x N squared distances (np.median's, the zero diagonal included: Kornblith et al.'s demo). Distances from
+    the centred, scaled features (`centre`); None where m = 0 (the caller's error)."""
+    X = centre(X)
+    n2 = X.square().sum(1)
+    D2 = torch.addmm(n2[:, None] + n2[None, :], X, X.T, alpha=-2).clamp_(min=0)
+    D2 = (D2 + D2.T) / 2  # exactly symmetric, so the kernel is
+    same = torch.unique(X, dim=0, return_inverse=True)[1]
+    D2.masked_fill_(same[:, None] == same[None, :], 0)  # equal samples (the diagonal too): 0, not rounding
+    m = quantile(D2, 0.5).item()
+    if m == 0:
+        return None
+    K = torch.exp(D2.mul_(-0.5 / (sigma * sigma * m)))
+    K = K - K.mean(0, keepdim=True)
+    return _finish(K - K.mean(1, keepdim=True), False, True)
 
 
 def _finish(K, unbiased, psd):
@@ -69,10 +116,15 @@ def _finish(K, unbiased, psd):
         g = Gram(K, K.sum().item(), K.sum(1), True, psd, 0.0, 0.0)
     else:
         g = Gram(K, 0.0, K[:0], False, psd, 0.0, 0.0)
+    return _finish_self(g)
+
+
+def _finish_self(g):
+    """g with its self term and that term's rounding level."""
     value, size = _hsic(g, g)
     # The unbiased self term cancels terms of size `size` (to exactly 0 for one-hot features): rounding leaves ~1 eps
     # of them, which measured features exceed by orders of magnitude.
-    return g._replace(self=value, noise=64 * torch.finfo(K.dtype).eps * size if unbiased else 0.0)
+    return g._replace(self=value, noise=64 * torch.finfo(g.K.dtype).eps * size if g.unbiased else 0.0)
 
 
 def hsic(a, b):
@@ -80,14 +132,33 @@ def hsic(a, b):
     return _hsic(a, b)[0]
 
 
+def _cross(a, b):
+    """(tr(K_a K_b), the sum of the magnitudes of its parts), each state in either form. Feature forms X, Y:
+    |X^T Y|_F^2, less sum_i d_a d_b (the diagonal, excluded) when unbiased; one of each: sum(X * (K X)) =
+    tr(X^T K X), whose diagonal part is 0 when unbiased (K's diagonal is)."""
+    if a.d is not None and b.d is not None:
+        t = (a.K.T @ b.K).double().square().sum().item()
+        if not a.unbiased:
+            return t, t
+        diag = (a.d @ b.d).item()
+        return t - diag, t + diag
+    if a.d is not None or b.d is not None:
+        X, K = (a.K, b.K) if a.d is not None else (b.K, a.K)
+        t = (X * (K @ X)).sum().item()
+    else:
+        t = (a.K * b.K).sum().item()
+    return t, abs(t)
+
+
 def _hsic(a, b):
     """(HSIC(K_a, K_b), the sum of the magnitudes of its terms)."""
-    t = (a.K * b.K).sum().item()
+    t, size = _cross(a, b)
     if not a.unbiased:
-        return t, abs(t)
+        return t, size
     m = a.K.shape[0]
-    terms = (t, a.s * b.s / ((m - 1) * (m - 2)), -2.0 * (a.r @ b.r).item() / (m - 2))  # (a.r @ b.r = 1^T K_a K_b 1)
-    return sum(terms) / (m * (m - 3)), sum(map(abs, terms)) / (m * (m - 3))
+    rr = (a.r.double() @ b.r.double()).item()  # 1^T K_a K_b 1
+    terms = (a.s * b.s / ((m - 1) * (m - 2)), -2.0 * rr / (m - 2))
+    return (t + sum(terms)) / (m * (m - 3)), (size + sum(map(abs, terms))) / (m * (m - 3))
 
 
 def cka(a, b):
@@ -99,9 +170,14 @@ def cka(a, b):
 
 
 def relabel_gram(g, perm):
-    """The Gram state of the same features with their rows permuted (row i is old row perm[i]): P K P^T, row sums
-    permuted; sum, self term and rounding level unchanged (the same sums in another order)."""
-    return g._replace(K=g.K[perm[:, None], perm], r=g.r[perm] if g.unbiased else g.r)
+    """The Gram state of the same features with their rows permuted (row i is old row perm[i]): P K P^T (feature
+    form: P X), row sums and diagonal permuted; sum, self term and rounding level unchanged (the same sums in another
+    order)."""
+    if not g.unbiased:
+        return g._replace(K=g.K[perm] if g.d is not None else g.K[perm[:, None], perm])
+    if g.d is not None:
+        return g._replace(K=g.K[perm], r=g.r[perm], d=g.d[perm])
+    return g._replace(K=g.K[perm[:, None], perm], r=g.r[perm])
 
 
 def cknna_state(lists):

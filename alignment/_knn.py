@@ -1,4 +1,4 @@
-"""k-nearest-neighbour lists and the four k-NN alignment scores (mutual, cycle, LCS, edit distance).
+"""k-nearest-neighbour lists and the five k-NN alignment scores (mutual, Jaccard, cycle, LCS, edit distance).
 
 A neighbour list ranks the other rows by similarity, highest first, the row itself excluded, ties broken by the
 lower index. Lists are computed once per representation (`knn_from_features`, `knn_from_similarity`) and the scores
@@ -47,8 +47,8 @@ class Knn(NamedTuple):
     umap: torch.Tensor | None = None    # stacks with N^2 <= DENSE: N*N int32, i N + j -> slot of j in union[i], or M
 
 
-def topk_rows(S, k, row0=0):
-    """Top-k of each row of a block S (b x N, overwritten) whose row r is sample row0 + r; that sample is excluded.
+def topk_rows(S, k, diag):
+    """Top-k of each row of a block S (b x N, overwritten) whose row r is sample diag[r]; that sample is excluded.
 
     Order is (-similarity, index): topk gives the right set unless ties straddle the k-th value, and those rows
     are redone by taking the tied entries lowest index first. Returns (idx, val), each b x k, `flat` (b bool):
@@ -57,8 +57,7 @@ def topk_rows(S, k, row0=0):
     """
     b, n = S.shape
     r = torch.arange(b, device=S.device)
-    diag = row0 + r
-    S.diagonal(offset=row0).fill_(-torch.inf)
+    S[r, diag] = -torch.inf
     val, idx = torch.topk(S, k, dim=1)
     t = val[:, -1:]
     ge = S >= t
@@ -80,7 +79,7 @@ def topk_rows(S, k, row0=0):
             e = edge.nonzero().squeeze(1)
             width = int(eq[e].sum(1).max())
             cand = torch.where(eq[e], torch.arange(n, device=S.device), n).sort(dim=1).values[:, :width]
-            ties = (rows[e] + row0, need[e, 0], cand)
+            ties = (diag[rows[e]], need[e, 0], cand)
     idx = idx.sort(dim=1).values
     val = S.gather(1, idx)
     val, o = val.sort(dim=1, descending=True, stable=True)  # stable: equal values keep ascending index
@@ -90,17 +89,22 @@ def topk_rows(S, k, row0=0):
 def _lists(rows, n, k, device):
     """Assemble Knn from row blocks; `rows(i, j)` returns the similarity block for samples i..j-1 (b x n)."""
     b = max(1, BLOCK // n)
-    parts = [topk_rows(rows(i, min(i + b, n)), k, i) for i in range(0, n, b)]
-    idx = torch.cat([p[0] for p in parts])
-    val = torch.cat([p[1] for p in parts])
+    parts = [topk_rows(rows(i, min(i + b, n)), k, torch.arange(i, min(i + b, n), device=device))
+             for i in range(0, n, b)]
+    return assemble(*(torch.cat([p[f] for p in parts]) for f in range(3)), [p[3] for p in parts], n)
+
+
+def assemble(idx, val, flat, tied, n):
+    """Knn from the lists idx, values val (N x k, nearest first), `flat` (N bool) and the tie records (rows, need,
+    cand) of `topk_rows` (a list; None entries: no ties)."""
     sidx, o = idx.sort(dim=1)
-    tied = [p[3] for p in parts if p[3] is not None]
+    tied = [t for t in tied if t is not None]
     ties = None
     if tied:
         width = max(c.shape[1] for _, _, c in tied)
         ties = Ties(torch.cat([r for r, _, _ in tied]), torch.cat([m for _, m, _ in tied]),
                     torch.cat([torch.nn.functional.pad(c, (0, width - c.shape[1]), value=n) for _, _, c in tied]))
-    return complete(Knn(idx, sidx, val.gather(1, o), None, None, torch.cat([p[2] for p in parts]), ties))
+    return complete(Knn(idx, sidx, val.gather(1, o), None, None, flat, ties))
 
 
 def complete(s):
@@ -152,10 +156,15 @@ def relabel(s, perm, inv, ordered=True):
     return Knn(idx, sidx, sval, None, None, s.flat[perm])
 
 
-def knn_from_features(X, k, cosine=True):
+def knn_from_features(X, k, cosine=True, backend="exact", who=None):
     """Neighbour lists of the rows of X (N x D): by cosine similarity (rows normalised at any magnitude), or by the
-    raw inner product (`cosine=False`, used for CKNNA's linear kernel and for rows already L2-normalised)."""
+    raw inner product (`cosine=False`, used for CKNNA's linear kernel and for rows already L2-normalised).
+    backend: "exact" (blocks of X X^T), or a faiss index, "faiss" (flat) or "faiss-approx" (HNSW; see _faiss.py;
+    `who` names the input in its recall report)."""
     Xn = unit_rows(X) if cosine else X
+    if backend != "exact":
+        from . import _faiss  # here: _faiss builds on this module
+        return _faiss.knn(Xn, k, backend == "faiss-approx", who)
     return _lists(lambda i, j: Xn[i:j] @ Xn.T, X.shape[0], k, X.device)
 
 
@@ -238,6 +247,23 @@ def mutual(a, b):
     g, _ = intersect(a, b)
     c = (torch.bincount(g // (n * k), minlength=L * b.sidx.numel() // (n * k)).double() / (n * k)).view(-1, L)
     return c.tolist() if b.sidx.ndim == 3 else c[0].tolist()
+
+
+def jaccard(a, b):
+    """mean_i |N_a(i) ∩ N_b(i)| / |N_a(i) ∪ N_b(i)| = mean_i c_i / (2k - c_i), c_i the shared count; for a batch of
+    P right-hand sides, P lists of L. Summed as the histogram of c_i times the k + 1 ratios, in a fixed order: equal
+    counts give bitwise-equal scores, as for the count-based scores."""
+    n, k = b.sidx.shape[-2:]
+    G = a.sidx.shape[0] * b.sidx.numel() // (n * k)
+    g, _ = intersect(a, b)
+    c = torch.bincount(g // k, minlength=G * n).view(G, n)  # shared count of each (group, row)
+    hist = torch.bincount((c + torch.arange(G, device=c.device)[:, None] * (k + 1)).flatten(), minlength=G * (k + 1))
+    hist = hist.view(G, k + 1).double()
+    s = torch.zeros(G, dtype=torch.float64, device=c.device)
+    for j in range(1, k + 1):  # elementwise, so each group's sum is the same whatever the batch
+        s += hist[:, j] * (j / (2 * k - j))
+    s = (s / n).view(-1, a.sidx.shape[0])
+    return s.tolist() if b.sidx.ndim == 3 else s[0].tolist()
 
 
 def cycle(a, b):

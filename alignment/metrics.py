@@ -1,5 +1,5 @@
-"""The eight alignment metrics at feature level and (all but SVCCA) at kernel level, with one code path each:
-validate once, reduce each side to a per-representation state, score the two states.
+"""The thirteen alignment metrics at feature level and (the k-NN metrics, CKA and CKNNA) at kernel level, with one
+code path each: validate once, reduce each side to a per-representation state, score the two states.
 
 Definitions: docs/DESIGN.md "Metrics". Inputs are numpy arrays or torch tensors; the computation runs on the
 inputs' device in `dtype` (float32 by default, float64 on request) and returns a Python float.
@@ -9,16 +9,22 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from platonic_core.checks import check_bool, check_int, fail
+from platonic_core.checks import check_bool, check_choice, check_int, check_real, fail
 
+from . import _faiss
 from . import _hsic
 from . import _knn
+from . import _rsa
 from . import _subspace as _sub
 from ._checks import as_tensor, check_dtype, check_finite, check_rows, same_device, same_rows
 from ._scale import maxabs, pow2
 
-METRICS = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cka", "unbiased_cka", "cknna", "svcca")
-KERNEL_METRICS = METRICS[:-1]  # SVCCA needs the features themselves
+METRICS = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cka", "unbiased_cka", "cknna", "svcca",
+           "jaccard_knn", "rbf_cka", "rsa", "procrustes", "pwcca")
+# The others need the features themselves (SVD bases, distances, per-sample correlations).
+KERNEL_METRICS = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cka", "unbiased_cka", "cknna",
+                  "jaccard_knn")
+KNN_BACKENDS = ("exact", "faiss", "faiss-approx")
 
 
 class _Spec(NamedTuple):
@@ -57,7 +63,7 @@ def _knn_feat(X, p, who, unit=False):
              f"{int(zero.sum())} all-zero rows (first: row {int(zero.nonzero()[0])})")
     if same_rows(X):
         fail(who, _TIES, f"{X.shape[0]} identical rows")
-    return _untied(_knn.knn_from_features(X, p["k"], cosine=not unit), who,
+    return _untied(_knn.knn_from_features(X, p["k"], cosine=not unit, backend=p["knn"], who=who), who,
                    "all cosine similarities between distinct samples equal (e.g. one-hot rows)")
 
 
@@ -119,7 +125,7 @@ def _cknna_checked(state, who):
 def _cknna_feat(X, p, who, unit=False):
     if same_rows(X):
         fail(who, _TIES, f"{X.shape[0]} identical rows")
-    lists = _knn.knn_from_features(pow2(X), p["k"], cosine=False)  # pow2: X X^T cannot overflow
+    lists = _knn.knn_from_features(pow2(X), p["k"], cosine=False, backend=p["knn"], who=who)  # pow2: no overflow
     return _cknna_defined(_untied(lists, who, "all inner products between distinct samples equal"), who)
 
 
@@ -143,8 +149,9 @@ def _gram_relabel(g, perm, inv, who):
     return _hsic.relabel_gram(g, perm)
 
 
-def _svcca_relabel(U, perm, inv, who):
-    """The basis of the permuted features: the rows of U permuted (the same subspace, so the same correlations)."""
+def _rows_relabel(U, perm, inv, who):
+    """States with one row per sample (an SVD basis: the same subspace, so the same correlations; Procrustes
+    features): the state of the permuted features has its rows permuted."""
     return U[perm]
 
 
@@ -155,6 +162,55 @@ def _svcca_feat(X, p, who, unit=False):
     return U[:, :p["cca_dim"]]
 
 
+def _constant(name, who):
+    fail(who, f"vary across samples ({name} is undefined for constant features)", "constant features")
+
+
+def _rbf_feat(X, p, who, unit=False):
+    g = _hsic.rbf_from_features(X, p["sigma"])
+    if g is None:
+        fail(who, "vary across samples, with a positive median pairwise distance (RBF CKA's bandwidth is a fraction "
+                  "of it)", "identical rows" if same_rows(X) else "a median squared distance of 0 (more than half of "
+                  "the pairs coincide)")
+    return g
+
+
+def _rsa_feat(X, p, who, unit=False):
+    const = _rsa.constant_rows(X)
+    if const.any():
+        fail(who, "have no constant rows (RSA's dissimilarity is 1 - the Pearson correlation between samples, "
+                  "undefined for them)", f"{int(const.sum())} constant rows (first: row {int(const.nonzero()[0])})")
+    R = _rsa.state(X)
+    if R is None:
+        fail(who, "give dissimilarities that are not all equal (their Spearman correlation is undefined)",
+             "an RDM whose entries are all equal")
+    return R
+
+
+def _rsa_relabel(R, perm, inv, who):
+    """The rank matrix of the permuted samples: rows and columns permuted."""
+    return R[perm[:, None], perm]
+
+
+def _procrustes_feat(X, p, who, unit=False):
+    W = _sub.procrustes_state(X)
+    if W is None:
+        _constant("the Procrustes similarity", who)
+    return W
+
+
+def _pwcca_feat(X, p, who, unit=False):
+    st = _sub.pwcca_state(X)
+    if st is None:
+        _constant("CCA", who)
+    return st
+
+
+def _pwcca_relabel(st, perm, inv, who):
+    """The basis of the permuted features: its rows permuted; the neurons' coordinates R are unchanged."""
+    return st[0][perm], st[1]
+
+
 def _batch(entries):
     """The permutations scored at once for lists of `entries` entries: about 2^20 relabelled entries a batch."""
     return lambda state: max(1, (1 << 20) // entries(state))
@@ -162,7 +218,7 @@ def _batch(entries):
 
 _cka_feat, _cka_kern = _gram(False)
 _ucka_feat, _ucka_kern = _gram(True)
-_K = {"k": 10}
+_K = {"k": 10, "knn": "exact"}
 _SPECS = {
     "mutual_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.mutual, True, _set_relabel, 1.0,
                         _batch(lambda s: s.sidx.numel())),
@@ -175,8 +231,14 @@ _SPECS = {
     "unbiased_cka": _Spec({}, _ucka_feat, _ucka_kern, list, _each(_hsic.cka), False, _gram_relabel, 1.0, None),
     "cknna": _Spec(_K, _cknna_feat, _cknna_kern, _hsic.cknna_stack, _hsic.cknna, False, _cknna_relabel, None,
                    _batch(lambda s: s[0].sidx.numel())),
-    "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, list, _each(_sub.svcca), False, _svcca_relabel, 1.0,
+    "svcca": _Spec({"cca_dim": 10}, _svcca_feat, None, list, _each(_sub.svcca), False, _rows_relabel, 1.0,
                    None),
+    "jaccard_knn": _Spec(_K, _knn_feat, _knn_kern, _knn.stack, _knn.jaccard, True, _set_relabel, 1.0,
+                         _batch(lambda s: s.sidx.numel())),
+    "rbf_cka": _Spec({"sigma": 0.5}, _rbf_feat, None, list, _each(_hsic.cka), False, _gram_relabel, 1.0, None),
+    "rsa": _Spec({}, _rsa_feat, None, list, _each(_rsa.spearman), False, _rsa_relabel, 1.0, None),
+    "procrustes": _Spec({}, _procrustes_feat, None, list, _each(_sub.procrustes), False, _rows_relabel, 1.0, None),
+    "pwcca": _Spec({}, _pwcca_feat, None, list, _each(_sub.pwcca), False, _pwcca_relabel, 1.0, None),
 }
 
 # Public, read-only: metric name -> {parameter: default}.
@@ -198,9 +260,21 @@ def spec(name, who, names=METRICS):
     return _SPECS[name]
 
 
-def params(name, kw, n, widths, src):
-    """Validated metric parameters (defaults filled in) for N = n samples. `widths`: feature widths (or None),
-    `src`: names of the inputs, for messages."""
+def min_rows(name, p):
+    """The fewest samples that define the metric with parameters p (k is checked on its own)."""
+    if name in ("unbiased_cka", "cknna") or p.get("unbiased"):
+        return 4
+    return 3 if name == "rsa" else 2
+
+
+_WHY_ROWS = {4: "have N >= 4 rows (unbiased HSIC divides by N-3)",
+             3: "have N >= 3 rows (RSA correlates the N(N-1)/2 dissimilarities, at least 3 of them)",
+             2: "have N >= 2 rows (it compares samples)"}
+
+
+def params(name, kw, n, widths, src, dtype=torch.float32):
+    """Validated metric parameters (defaults filled in) for N = n samples. `widths`: feature widths (None for
+    kernels), `src`: names of the inputs, for messages; dtype: the computation's (faiss computes in float32)."""
     extra = sorted(set(kw) - set(PARAMS[name]))
     if extra:
         fail(f"keyword arguments of {name}",
@@ -209,16 +283,36 @@ def params(name, kw, n, widths, src):
     p = {**PARAMS[name], **kw}
     if "unbiased" in p:
         p["unbiased"] = check_bool(p["unbiased"], "unbiased", name)
-    unbiased = name in ("unbiased_cka", "cknna") or p.get("unbiased")
-    if n < (4 if unbiased else 2):
-        why = "have N >= 4 rows (unbiased HSIC divides by N-3)" if unbiased else "have N >= 2 rows (it compares samples)"
-        fail(f"{' and '.join(repr(x) for x in src)} parameters of {name}", why, f"N={n}")
+    low = min_rows(name, p)
+    if n < low:
+        fail(f"{' and '.join(repr(x) for x in src)} parameters of {name}", _WHY_ROWS[low], f"N={n}")
     if "k" in p:
         p["k"] = check_int(p["k"], "k", name, 1, n - 1, hint=f"[1, N-1] with N={n}")
+    if "knn" in p:
+        p["knn"] = check_knn(p["knn"], name, widths is None, dtype)
+    if "sigma" in p:
+        p["sigma"] = check_real(p["sigma"], "sigma", name, 0, low_open=True)
     if "cca_dim" in p:
         w = min(widths)
         p["cca_dim"] = check_int(p["cca_dim"], "cca_dim", name, 1, w, hint=f"[1, min(width of each input)] = [1, {w}]")
     return p
+
+
+def check_knn(knn, name, kernel, dtype):
+    """The neighbour search: one of KNN_BACKENDS; faiss needs features, float32 and the faiss package."""
+    knn = check_choice(knn, "knn", name, KNN_BACKENDS)
+    if knn == "exact":
+        return knn
+    who = f"'knn' parameter of {name}"
+    if kernel:
+        fail(who, "be 'exact' for kernels (a given similarity matrix is ranked directly; faiss indexes features)",
+             repr(knn))
+    if dtype != torch.float32:
+        fail(who, "be 'exact' with dtype=torch.float64 (faiss computes in float32)", repr(knn))
+    if not _faiss.available():
+        fail(who, f"name an installed backend ({knn!r} needs the faiss package: {_faiss.INSTALL})", repr(knn),
+             ImportError)
+    return knn
 
 
 def pair_setup(name, A, B, kw, dtype, fn, names=("A", "B"), kernel=False):
@@ -234,7 +328,7 @@ def pair_setup(name, A, B, kw, dtype, fn, names=("A", "B"), kernel=False):
             check_kernel(t, who, knn_only=name.endswith("_knn"))
         else:
             check_finite(t, who)
-    p = params(name, kw, ts[0].shape[0], None if kernel else [t.shape[1] for t in ts], names)
+    p = params(name, kw, ts[0].shape[0], None if kernel else [t.shape[1] for t in ts], names, dtype)
     return s, p, ts, whos
 
 
@@ -256,34 +350,46 @@ def check_kernel(K, who, knn_only):
             fail(who, f"be symmetric (max |K - K^T| <= {tol:.3g})", f"max |K - K^T| = {asym:.3g}")
 
 
-def mutual_knn(A, B, k=10, *, dtype=torch.float32):
+def mutual_knn(A, B, k=10, *, knn="exact", dtype=torch.float32):
     """Mean over samples i of |N_A(i) ∩ N_B(i)| / k, N_X(i) the k nearest rows of i by cosine similarity (i itself
-    excluded, ties to the lower index). A: N x D_a, B: N x D_b. Chance level ≈ k / (N-1)."""
-    return _score("mutual_knn", A, B, {"k": k}, dtype)
+    excluded, ties to the lower index). A: N x D_a, B: N x D_b. Chance level ≈ k / (N-1).
+    knn: the neighbour search, "exact" (default), "faiss" (a flat index: the same lists up to float rounding of
+    near-equal similarities, see alignment._faiss) or "faiss-approx" (an HNSW graph, its recall reported as an
+    ApproximateKnnWarning); the faiss ones need the faiss package and float32."""
+    return _score("mutual_knn", A, B, {"k": k, "knn": knn}, dtype)
 
 
-def cycle_knn(A, B, k=10, *, dtype=torch.float32):
+def jaccard_knn(A, B, k=10, *, knn="exact", dtype=torch.float32):
+    """Mean over samples i of |N_A(i) ∩ N_B(i)| / |N_A(i) ∪ N_B(i)| (cosine k-NN lists as in mutual_knn), in [0, 1];
+    a shared count c gives c / (2k - c), below mutual_knn's c / k except at 0 and 1. Chance level ≈
+    k / (2(N-1) - k). knn: as in mutual_knn."""
+    return _score("jaccard_knn", A, B, {"k": k, "knn": knn}, dtype)
+
+
+def cycle_knn(A, B, k=10, *, knn="exact", dtype=torch.float32):
     """Fraction of samples i found among the A-neighbours of at least one of i's B-neighbours (cosine k-NN).
-    Not symmetric. A: N x D_a, B: N x D_b."""
-    return _score("cycle_knn", A, B, {"k": k}, dtype)
+    Not symmetric. A: N x D_a, B: N x D_b. knn: as in mutual_knn."""
+    return _score("cycle_knn", A, B, {"k": k, "knn": knn}, dtype)
 
 
-def lcs_knn(A, B, k=10, *, dtype=torch.float32):
+def lcs_knn(A, B, k=10, *, knn="exact", dtype=torch.float32):
     """Mean longest common subsequence of the ordered k-NN lists (nearest first), divided by k. A: N x D_a,
-    B: N x D_b."""
-    return _score("lcs_knn", A, B, {"k": k}, dtype)
+    B: N x D_b. knn: as in mutual_knn."""
+    return _score("lcs_knn", A, B, {"k": k, "knn": knn}, dtype)
 
 
-def edit_distance_knn(A, B, k=10, *, dtype=torch.float32):
-    """1 - mean Levenshtein distance of the ordered k-NN lists / k. A: N x D_a, B: N x D_b."""
-    return _score("edit_distance_knn", A, B, {"k": k}, dtype)
+def edit_distance_knn(A, B, k=10, *, knn="exact", dtype=torch.float32):
+    """1 - mean Levenshtein distance of the ordered k-NN lists / k. A: N x D_a, B: N x D_b. knn: as in
+    mutual_knn."""
+    return _score("edit_distance_knn", A, B, {"k": k, "knn": knn}, dtype)
 
 
 def cka(A, B, unbiased=False, *, dtype=torch.float32):
     """Linear CKA of the features as given: HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)), K = A A^T, L = B B^T,
     biased HSIC (Kornblith 2019) or, with unbiased=True, Song et al. 2012's unbiased HSIC. A: N x D_a, B: N x D_b.
     In [0, 1] (unbiased: [-1, 1]); rounding past the bounds is clipped. Scale-invariant at any magnitude. Constant
-    features make CKA undefined and raise ValueError."""
+    features make CKA undefined and raise ValueError. An input narrower than N is never turned into its N x N
+    kernel: every HSIC term comes from D x D products of the features (O(N D) memory)."""
     return _score("cka", A, B, {"unbiased": unbiased}, dtype)
 
 
@@ -292,21 +398,55 @@ def unbiased_cka(A, B, *, dtype=torch.float32):
     return _score("unbiased_cka", A, B, {}, dtype)
 
 
-def cknna(A, B, k=10, *, dtype=torch.float32):
+def cknna(A, B, k=10, *, knn="exact", dtype=torch.float32):
     """CKNNA (paper App. A): unbiased HSIC of (M*K, M*L), M the intersection of the row-wise top-k masks of the
     linear kernels K = A A^T, L = B B^T (diagonal excluded), normalised by the same for (K, K) and (L, L).
     k = N-1 gives unbiased CKA. Not exactly symmetric in (A, B). N >= 4.
 
     Range: any real number, returned unclipped. The numerator's mask differs from each denominator's and the masked
     kernels are not symmetric, so Cauchy-Schwarz does not bound it: scores above 1 or below -1 occur (3.55 for 7
-    samples with k = 4; -3.5 for 5 samples); with k = N-1 it is unbiased CKA, in [-1, 1]."""
-    return _score("cknna", A, B, {"k": k}, dtype)
+    samples with k = 4; -3.5 for 5 samples); with k = N-1 it is unbiased CKA, in [-1, 1]. knn: the search of the
+    top-k of each kernel row, as in mutual_knn (by inner product here)."""
+    return _score("cknna", A, B, {"k": k, "knn": knn}, dtype)
 
 
 def svcca(A, B, cca_dim=10, *, dtype=torch.float32):
     """SVCCA: z-score columns, keep the top cca_dim left singular vectors of each side, return the mean canonical
     correlation of the two subspaces, in [0, 1]. cca_dim <= the width and the z-scored rank of each side."""
     return _score("svcca", A, B, {"cca_dim": cca_dim}, dtype)
+
+
+def rbf_cka(A, B, sigma=0.5, *, dtype=torch.float32):
+    """CKA (biased HSIC) of Gaussian kernels K_ij = exp(-|a_i - a_j|^2 / (2 s^2)), s = sigma times the median
+    pairwise distance of that input (the median of the N x N squared distances, diagonal included, as in Kornblith et
+    al.'s demo; sigma > 0). In [0, 1]. Invariant to translation, orthogonal maps and isotropic scaling of either input.
+    Forms the N x N kernels."""
+    return _score("rbf_cka", A, B, {"sigma": sigma}, dtype)
+
+
+def rsa(A, B, *, dtype=torch.float32):
+    """Representational similarity analysis: the Spearman correlation (ties averaged) of the upper triangles of the
+    two RDMs 1 - Pearson correlation between samples (rsatoolbox's correlation RDM and spearman comparison), in
+    [-1, 1]. Invariant to scaling or shifting any sample (row), to any transform that keeps the order of the
+    dissimilarities, and to permuting the features. N >= 3; rows must not be constant. Forms the N x N RDMs."""
+    return _score("rsa", A, B, {}, dtype)
+
+
+def procrustes(A, B, *, dtype=torch.float32):
+    """Angular Procrustes similarity: the nuclear norm of Ã^T B̃, Ã and B̃ the column-centred inputs scaled to unit
+    Frobenius norm, in [0, 1]; it is max over orthogonal R of <Ã R, B̃>, and its arccos is the angular Procrustes
+    distance (Williams et al. 2021; netrep's LinearMetric(alpha=1, score_method="angular")). Symmetric; invariant to
+    translation, orthogonal maps and isotropic scaling of either input. Widths may differ."""
+    return _score("procrustes", A, B, {}, dtype)
+
+
+def pwcca(A, B, *, dtype=torch.float32):
+    """Projection-weighted CCA (Morcos et al. 2018): sum_i w_i rho_i / sum_i w_i over the canonical correlations rho_i
+    of the centred inputs, w_i = sum_j |<h_i, a_j>|, h_i the i-th canonical variate of A (unit norm) and a_j the j-th
+    centred column of A: weighted by A, so not symmetric (pwcca(B, A) weights by B). In [0, 1]. Invariant to
+    translation and isotropic scaling of A, to permuting or negating its columns (the weights are L1 norms over them,
+    so not to rotations of A), and to any invertible affine map of B."""
+    return _score("pwcca", A, B, {}, dtype)
 
 
 def measure(name, A, B, **kw):

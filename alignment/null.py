@@ -98,7 +98,7 @@ def _perms(n, seed, n_perm, device):
     return gen
 
 
-def null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn):
+def null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp="layer"):
     """Validate a calibration call and run it once: (spec, observed La x Lb scores, n_perm x La x Lb null scores,
     single). One pair is a 1 x 1 sweep of the metric as given (like `measure`); stacks use the `layerwise`
     pipeline. Permutation p is permutation(N, seed + p), applied to every layer of feats_b."""
@@ -112,18 +112,18 @@ def null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn):
         s, p, (A, B), (wa, wb) = _m.pair_setup(metric, feats_a, feats_b, kw, dtype, fn, ("feats_a", "feats_b"))
         sa, lb, who, unit = s.stack([s.feat(A, p, wa)]), [B], (lambda j: wb), False
     else:
-        s, p, la, lb = _sw.setup(feats_a, feats_b, metric, kw, dtype, q, fn)
+        s, p, la, lb = _sw.setup(feats_a, feats_b, metric, kw, dtype, q, fn, clamp=clamp)
         sa, who, unit = _sw.states(s, p, la, "feats_a", fn), None, True
     n, dev = lb[0].shape[0], lb[0].device
     scores, null = _sw.sweep(s, p, sa, lb, fn, _perms(n, seed, n_perm, dev), who, unit)
     return s, scores, null, single[0]
 
 
-def _common(fn, n_perm, seed, q):
+def _common(fn, n_perm, seed, q, clamp):
     n_perm = check_int(n_perm, "n_perm", fn, 1, 1 << 31, hint="[1, 2^31]")
     seed = check_int(seed, "seed", fn, 0, 1 << 62, hint="[0, 2^62]")
-    q = _sw.check_q(q, fn)  # used by layer stacks only, but checked always
-    return n_perm, seed, q
+    q = _sw.check_q(q, fn)  # q and clamp: used by layer stacks only, but checked always
+    return n_perm, seed, q, check_choice(clamp, "clamp", fn, _sw.CLAMPS)
 
 
 def rank(alpha, n_perm):
@@ -133,7 +133,7 @@ def rank(alpha, n_perm):
 
 
 def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, alpha=0.05, aggregate="max", q=0.95,
-              dtype=torch.float32, **kw):
+              clamp="layer", dtype=torch.float32, **kw):
     """Permutation null and calibrated score of an alignment score (Gröger et al. 2026, Alg. 1 and 2).
 
     Two N x D matrices: the metric on them as given (like `measure`); null = the metric with the rows of feats_b
@@ -142,14 +142,15 @@ def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, alph
     same aggregate of the sweep with the rows of every feats_b layer permuted alike. Permutation p (0 <= p < n_perm)
     is `permutation(N, seed + p)`. Each permutation relabels the per-layer states of feats_b (no recomputation):
     the same numbers as scoring feats_b[perm] afresh, to float rounding (bitwise for the k-NN metrics).
-    alpha in (0, 1): the level of the threshold. kw: the metric's parameters. Returns a `Calibration`, whose
-    docstring defines every field. n_perm >= 1; calibrated_score can be nonzero only for n_perm >= 1/alpha - 1.
+    alpha in (0, 1): the level of the threshold. kw: the metric's parameters. q, clamp: the pipeline's (stacks; see
+    `layerwise`). Returns a `Calibration`, whose docstring defines every field. n_perm >= 1; calibrated_score can be
+    nonzero only for n_perm >= 1/alpha - 1.
     """
     fn = "calibrate"
-    n_perm, seed, q = _common(fn, n_perm, seed, q)
+    n_perm, seed, q, clamp = _common(fn, n_perm, seed, q, clamp)
     alpha = check_real(alpha, "alpha", fn, 0, 1, low_open=True, high_open=True)
     aggregate = check_choice(aggregate, "aggregate", fn, AGGREGATES)
-    s, scores, sweeps, single = null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn)
+    s, scores, sweeps, single = null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp)
     agg = np.max if aggregate == "max" else np.mean
     score = float(agg(scores))
     null = np.asarray(agg(sweeps, axis=(1, 2)), dtype=np.float64)
@@ -172,15 +173,16 @@ def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, alph
                        *((None, None) if single else (scores, sweeps)))
 
 
-def chance(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, q=0.95, dtype=torch.float32, **kw):
+def chance(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, q=0.95, clamp="layer", dtype=torch.float32,
+           **kw):
     """The chance level of a metric on these data, by permutation: the mean of the metric over n_perm permutations
     of the rows of feats_b (permutation(N, seed + p), as `calibrate`'s). One pair: a float, equal to
     calibrate(..., n_perm, seed).null_mean. Layer stacks: the La x Lb array of each layer pair's chance level (after
     the `layerwise` pipeline); the chance level of the best pair is calibrate's null_mean (the max inflates it).
     For mutual_knn the exact expectation is `mutual_knn_chance(N, k)` = k / (N - 1)."""
     fn = "chance"
-    n_perm, seed, q = _common(fn, n_perm, seed, q)
-    _, _, null, single = null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn)
+    n_perm, seed, q, clamp = _common(fn, n_perm, seed, q, clamp)
+    _, _, null, single = null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp)
     means = null.mean(0)
     return float(means[0, 0]) if single else means
 

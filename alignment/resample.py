@@ -59,14 +59,15 @@ def subsample(n, m, seed, device="cpu"):
 
 
 def bootstrap(feats_a, feats_b, metric="mutual_knn", *, n_boot=200, seed=0, ci=0.95, frac=0.5, aggregate="max",
-              q=0.95, dtype=torch.float32, **kw):
+              q=0.95, clamp="layer", dtype=torch.float32, **kw):
     """Resampling interval of an alignment score (see the module docstring for why rows are subsampled).
 
     feats_a, feats_b: two N x D matrices (the metric as given, like `measure`) or two layer stacks (the `layerwise`
     pipeline; statistic = the best-pair score, or the mean over pairs with aggregate="mean"). Each replicate scores
     the same m = round(frac N) rows of both inputs (without replacement: no duplicated rows). n_boot >= 1,
     ci and frac in (0, 1), and m must leave the metric defined (k <= m - 1; m >= 4 for unbiased HSIC). Returns a
-    `Bootstrap` (estimate, low, high, replicates, ...). Deterministic for a seed, on every device.
+    `Bootstrap` (estimate, low, high, replicates, ...). Deterministic for a seed, on every device. q, clamp: the
+    pipeline's (stacks; see `layerwise`).
     """
     fn = "bootstrap"
     n_boot = check_int(n_boot, "n_boot", fn, 1, 1 << 31, hint="[1, 2^31]")
@@ -75,6 +76,7 @@ def bootstrap(feats_a, feats_b, metric="mutual_knn", *, n_boot=200, seed=0, ci=0
     frac = check_real(frac, "frac", fn, 0, 1, low_open=True, high_open=True)
     aggregate = check_choice(aggregate, "aggregate", fn, AGGREGATES)
     q = _sw.check_q(q, fn)
+    clamp = check_choice(clamp, "clamp", fn, _sw.CLAMPS)
     dtype = check_dtype(dtype, fn)
     agg = np.max if aggregate == "max" else np.mean
     single = [_sw.is_matrix(f) for f in (feats_a, feats_b)]
@@ -90,16 +92,16 @@ def bootstrap(feats_a, feats_b, metric="mutual_knn", *, n_boot=200, seed=0, ci=0
             a, b = (A, B) if rows is None else (A[rows], B[rows])
             return s.pair(s.stack([s.feat(a, p, wa)]), s.feat(b, p, wb))[0], None
     else:
-        s, p, pa, pb, la, lb = _sw.setup(feats_a, feats_b, metric, kw, dtype, q, fn, raw=True)
+        s, p, pa, pb, la, lb = _sw.setup(feats_a, feats_b, metric, kw, dtype, q, fn, raw=True, clamp=clamp)
         n = la[0].shape[0]
 
         def stat(rows):
-            xa, xb = (pa, pb) if rows is None else (_sw.prepare_layers([x[rows] for x in xs], q, name, fn)
+            xa, xb = (pa, pb) if rows is None else (_sw.prepare_layers([x[rows] for x in xs], q, name, fn, clamp)
                                                     for name, xs in (("feats_a", la), ("feats_b", lb)))
             scores = _sw.sweep(s, p, _sw.states(s, p, xa, "feats_a", fn), xb, fn)
             return float(agg(scores)), _sw.best(scores)[1]
     m = round(frac * n)
-    low = max(4 if metric in ("unbiased_cka", "cknna") or p.get("unbiased") else 2, p.get("k", 0) + 1)
+    low = max(_m.min_rows(metric, p), p.get("k", 0) + 1)
     if not low <= m < n:
         fail(param("frac", fn), f"leave m = round(frac N) rows with {low} <= m < N = {n} (each replicate must "
              f"define {metric}" + (f" with k={p['k']}" if "k" in p else "") + ")", f"{frac!r} (m = {m})")

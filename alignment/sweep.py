@@ -1,24 +1,29 @@
 """The paper's layer pipeline (App. C.2): clamp each layer at the q-th quantile of |x| (q = 0.95), L2-normalise each
 sample, score every (layer_a, layer_b) pair, report the maximum and where it is. The quantile is taken per layer
-with linear interpolation (the released code uses one threshold for a model's whole N x L x D tensor: the mean of
-per-sample quantiles, or with --precise one sorted entry). Where that quantile is 0 (mostly-zero features) the clamp
-would zero every row: an error naming the layer, which suggests q nearer 1.
+with linear interpolation (clamp="layer", the default). The released code (measure_alignment.py) clamps a model's
+whole N x L x D tensor at one threshold: the mean over samples of each sample's q-quantile of |x| over its L x D
+entries (clamp="stack"), or with --precise the entry int(q N L D) of all |x| sorted ascending (clamp="stack-precise").
+Where layer scales grow with depth, one threshold clips the deep layers much harder than the shallow ones: pair scores
+move by up to 0.3 and the best pair can move. Where the threshold is 0 (mostly-zero features) the clamp would zero
+every row: an error naming the layer (or the stack), which suggests q nearer 1.
 
 Per-layer work (k-NN lists, centred kernels, SVD bases) is done once per layer and reused by every pair, and by
 every permutation of a calibration: permuting the rows of a layer relabels its state (the metric's `relabel`).
 """
-import math
 import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from platonic_core.checks import check_bool, fail
+from platonic_core.checks import check_bool, check_choice, fail
 
 from . import metrics as _m
 from ._checks import as_tensor, check_dtype, check_finite, same_device
+from ._order import quantile, row_quantiles
 from ._scale import unit_rows
+
+CLAMPS = ("layer", "stack", "stack-precise")
 
 
 @dataclass(frozen=True)
@@ -32,30 +37,29 @@ class LayerwiseResult:
     params: dict
 
 
-def _threshold(X, q):
-    """q-th quantile of |X| over all entries, linear interpolation (np.quantile's default). On the CPU numpy's
-    introselect is ~20x faster than torch.kthvalue; both give the exact order statistics."""
-    a = X.abs().flatten()
-    pos = q * (a.numel() - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, a.numel() - 1)
-    if a.device.type == "cpu":
-        part = np.partition(a.numpy(), lo)  # one kth: numpy is ~10x slower given two
-        v = torch.from_numpy(np.array([part[lo], part[hi:].min()]))
-    else:
-        v = torch.stack([a.kthvalue(lo + 1).values, a.kthvalue(hi + 1).values])
-    return v[0] + (pos - lo) * (v[1] - v[0])
+def _stack_threshold(xs, q, clamp):
+    """The released code's one threshold for all layers xs (N x D_l each; see the module docstring)."""
+    if q == 1:  # the released code skips the clamp
+        return max(x.abs().max() for x in xs)
+    a = torch.cat([x.abs() for x in xs], 1)
+    if clamp == "stack":
+        return row_quantiles(a, q).mean()
+    a = a.flatten()
+    k = int(q * a.numel())
+    return a.kthvalue(k + 1).values if a.device.type != "cpu" else torch.tensor(np.partition(a.numpy(), k)[k])
 
 
-def _prepare(X, q, who, normalize=True):
-    t = _threshold(X, q)
-    if t == 0 and X.any():
-        # sparse features: over a fraction q of |x| is 0, so the clamp would zero every row
-        nz = int(X.count_nonzero())
-        need = (X.numel() - nz - 1) / (X.numel() - 1)  # the q-quantile of |x| is > 0 iff q (n-1) > #zeros - 1
-        fail(who, f"keep nonzero entries through the clamp at the q={q:g} quantile of |x| (that quantile is 0, so the "
-                  f"clamp would zero every row); use q nearer 1: q > {need:.6g} (q=1: no clamp)",
-             f"{nz} nonzero entries of {X.numel()} ({100 * nz / X.numel():.3g}%)")
+def _prepare(X, q, who, normalize=True, t=None):
+    """The pipeline on one layer; t: the stack's threshold (clamp="stack..."), else the layer's own quantile."""
+    if t is None:
+        t = quantile(X.abs(), q)
+        if t == 0 and X.any():
+            # sparse features: over a fraction q of |x| is 0, so the clamp would zero every row
+            nz = int(X.count_nonzero())
+            need = (X.numel() - nz - 1) / (X.numel() - 1)  # the q-quantile of |x| is > 0 iff q (n-1) > #zeros - 1
+            fail(who, f"keep nonzero entries through the clamp at the q={q:g} quantile of |x| (that quantile is 0, so "
+                      f"the clamp would zero every row); use q nearer 1: q > {need:.6g} (q=1: no clamp)",
+                 f"{nz} nonzero entries of {X.numel()} ({100 * nz / X.numel():.3g}%)")
     X = X.clamp(min=-t, max=t)
     return unit_rows(X) if normalize else X
 
@@ -68,24 +72,34 @@ def check_q(q, fn):
     return float(q)
 
 
-def prepare(X, q=0.95, *, normalize=True, dtype=torch.float32):
+def prepare(X, q=0.95, *, normalize=True, clamp="layer", dtype=torch.float32):
     """The pipeline on one layer: clamp X (N x D) to [-t, t], t the q-th quantile of |X| (np.quantile's linear
     interpolation), then L2-normalise each row (zero rows stay zero). Returns an N x D tensor on X's device.
-    A quantile of 0 (mostly-zero features) would zero every row: ValueError, suggesting q nearer 1."""
-    who = "'X' parameter of prepare"
-    q = check_q(q, "prepare")
-    normalize = check_bool(normalize, "normalize", "prepare")
-    X = as_tensor(X, who, check_dtype(dtype, "prepare"), rescale=normalize)  # unit rows ignore the scale of X
-    check_finite(X, who)
-    return _prepare(X, q, who, normalize)
+    A quantile of 0 (mostly-zero features) would zero every row: ValueError, suggesting q nearer 1.
+
+    X may also be a layer stack (a sequence of N x D_l arrays or an L x N x D array): a list of tensors comes back.
+    clamp: "layer" (each layer at its own quantile), "stack" or "stack-precise" (one threshold for the whole X, as
+    the paper's released code computes it: see the module docstring; on one N x D matrix, the mean of the per-sample
+    quantiles, or the sorted entry int(q N D))."""
+    fn = "prepare"
+    q = check_q(q, fn)
+    normalize = check_bool(normalize, "normalize", fn)
+    clamp = check_choice(clamp, "clamp", fn, CLAMPS)
+    dtype = check_dtype(dtype, fn)
+    if is_matrix(X):
+        X = as_tensor(X, f"'X' parameter of {fn}", dtype, rescale=normalize)  # unit rows ignore the scale of X
+        check_finite(X, f"'X' parameter of {fn}")
+        return prepare_layers([X], q, "X", fn, clamp, normalize, single=True)[0]
+    xs = layers(X, "X", fn, dtype, same_device(X if isinstance(X, (list, tuple)) else [X], fn), rescale=normalize)
+    return prepare_layers(xs, q, "X", fn, clamp, normalize)
 
 
 def is_matrix(x):
     return isinstance(x, (np.ndarray, torch.Tensor)) and x.ndim == 2
 
 
-def layers(feats, name, fn, dtype, device):
-    """A sequence of N x D arrays or an L x N x D array -> list of validated 2-D tensors."""
+def layers(feats, name, fn, dtype, device, rescale=True):
+    """A sequence of N x D arrays or an L x N x D array -> list of validated 2-D tensors (`rescale`: as_tensor's)."""
     if isinstance(feats, (np.ndarray, torch.Tensor)):
         if feats.ndim == 2:
             fail(f"'{name}' parameter of {fn}", "be a sequence of N x D arrays or an L x N x D array (wrap a "
@@ -93,7 +107,8 @@ def layers(feats, name, fn, dtype, device):
         if feats.ndim != 3 or 0 in feats.shape:
             fail(f"'{name}' parameter of {fn}", "be a non-empty 3-D array (L x N x D)", f"shape {tuple(feats.shape)}")
     if isinstance(feats, (np.ndarray, torch.Tensor, list, tuple)) and len(feats):
-        out = [as_tensor(x, f"'{name}' parameter of {fn} (layer {i})", dtype, device) for i, x in enumerate(feats)]
+        out = [as_tensor(x, f"'{name}' parameter of {fn} (layer {i})", dtype, device, rescale)
+               for i, x in enumerate(feats)]
     elif isinstance(feats, (list, tuple)):
         fail(f"'{name}' parameter of {fn}", "hold at least one layer", f"an empty {type(feats).__name__}")
     else:
@@ -104,12 +119,13 @@ def layers(feats, name, fn, dtype, device):
     return out
 
 
-def setup(feats_a, feats_b, metric, kw, dtype, q, fn, raw=False):
+def setup(feats_a, feats_b, metric, kw, dtype, q, fn, raw=False, clamp="layer"):
     """Validate a layer-stack call once: (spec, params, prepared layers of a, prepared layers of b), and with
     `raw` the validated layers before the pipeline too (for resampling rows)."""
     s = _m.spec(metric, f"'metric' parameter of {fn}")
     dtype = check_dtype(dtype, fn)
     q = check_q(q, fn)
+    clamp = check_choice(clamp, "clamp", fn, CLAMPS)
     flat = [x for f in (feats_a, feats_b) for x in (f if isinstance(f, (list, tuple)) else [f])]
     dev = same_device(flat, fn)
     la = layers(feats_a, "feats_a", fn, dtype, dev)
@@ -120,14 +136,23 @@ def setup(feats_a, feats_b, metric, kw, dtype, q, fn, raw=False):
             if x.shape[0] != n:
                 fail(f"'feats_a' and 'feats_b' parameters of {fn}", "have the same number of rows N in every layer",
                      f"shape {tuple(la[0].shape)} (feats_a layer 0) and {tuple(x.shape)} ({name} layer {i})")
-    p = _m.params(metric, kw, n, [x.shape[1] for x in la + lb], ("feats_a", "feats_b"))
-    pa, pb = (prepare_layers(xs, q, name, fn) for name, xs in (("feats_a", la), ("feats_b", lb)))
+    p = _m.params(metric, kw, n, [x.shape[1] for x in la + lb], ("feats_a", "feats_b"), dtype)
+    pa, pb = (prepare_layers(xs, q, name, fn, clamp) for name, xs in (("feats_a", la), ("feats_b", lb)))
     return (s, p, pa, pb, la, lb) if raw else (s, p, pa, pb)
 
 
-def prepare_layers(xs, q, name, fn):
-    """The pipeline (`prepare`) on each validated layer of one side."""
-    return [_prepare(x, q, f"'{name}' parameter of {fn} (layer {i})") for i, x in enumerate(xs)]
+def prepare_layers(xs, q, name, fn, clamp="layer", normalize=True, single=False):
+    """The pipeline (`prepare`) on each validated layer of one side; with clamp "stack..." at one threshold for all.
+    `single`: xs is one matrix, named without a layer number."""
+    whos = [f"'{name}' parameter of {fn}" + ("" if single else f" (layer {i})") for i in range(len(xs))]
+    if clamp == "layer":
+        return [_prepare(x, q, who, normalize) for x, who in zip(xs, whos)]
+    t = _stack_threshold(xs, q, clamp)
+    if t == 0 and any(x.any() for x in xs):
+        fail(f"'{name}' parameter of {fn}", f"keep nonzero entries through the clamp={clamp!r} threshold at q={q:g} "
+             "(it is 0, so the clamp would zero every row); use q nearer 1 (q=1: no clamp) or clamp='layer'",
+             "a threshold of 0")
+    return [_prepare(x, q, who, normalize, t) for x, who in zip(xs, whos)]
 
 
 def states(s, p, xs, name, fn):
@@ -167,15 +192,17 @@ def best(scores):
     return float(scores[i, j]), (int(i), int(j))
 
 
-def layerwise(feats_a, feats_b, metric="mutual_knn", *, q=0.95, dtype=torch.float32, **kw):
+def layerwise(feats_a, feats_b, metric="mutual_knn", *, q=0.95, clamp="layer", dtype=torch.float32, **kw):
     """Score every layer pair of two models after the paper's pipeline (`prepare`).
 
     feats_a, feats_b: sequences of N x D_l arrays/tensors (widths may differ) or L x N x D arrays, same N.
-    kw: the metric's parameters (k, unbiased, cca_dim). scores[i, j] equals
+    kw: the metric's parameters (k, knn, unbiased, cca_dim, sigma). scores[i, j] equals
     metric(prepare(A_i, q), prepare(B_j, q)); for the k-NN metrics exactly
     metric(prepare(A_i, q, normalize=False), ...) since cosine similarity normalises anyway.
+    clamp: "layer" (default), or "stack" / "stack-precise" to reproduce the released code's numbers (one threshold
+    per model; see the module docstring), then scores[i, j] = metric(prepare(feats_a, q, clamp=clamp)[i], ...).
     """
-    s, p, la, lb = setup(feats_a, feats_b, metric, kw, dtype, q, "layerwise")
+    s, p, la, lb = setup(feats_a, feats_b, metric, kw, dtype, q, "layerwise", clamp=clamp)
     scores = sweep(s, p, states(s, p, la, "feats_a", "layerwise"), lb, "layerwise")
     score, ij = best(scores)
     return LayerwiseResult(scores, score, ij, metric, p)

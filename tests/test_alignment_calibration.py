@@ -15,7 +15,7 @@ from alignment import _knn
 from alignment import metrics as _m
 
 F64 = torch.float64
-KNN = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn")
+KNN = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "jaccard_knn")
 
 
 def kw_of(name):
@@ -53,7 +53,7 @@ def test_single_pair_null_equals_recomputation(name, dtype):
         np.testing.assert_allclose(cal.null, want, rtol=0, atol=1e-12 if dtype == F64 else 2e-6)
 
 
-@pytest.mark.parametrize("name", [m for m in al.METRICS if m != "svcca"])
+@pytest.mark.parametrize("name", [m for m in al.METRICS if m not in ("svcca", "rsa")])  # rsa: constant rows
 def test_null_equals_recomputation_where_lists_end_in_tie_breaks(name):
     # duplicate rows: the samples tied at the k-th similarity are chosen by the lowest index, which a permutation
     # changes; the relabelled lists re-break those ties, bitwise as a recomputation does

@@ -134,14 +134,15 @@ def test_unknown_metric_lists_the_valid_ones(f):
 
 
 def test_svcca_is_not_a_kernel_metric():
-    raises(ValueError, "must be one of mutual_knn, cycle_knn, lcs_knn, edit_distance_knn, cka, unbiased_cka, cknna. "
-                       "Got 'svcca' instead.", al.measure_kernels, "svcca", A @ A.T, B @ B.T)
+    raises(ValueError, "must be one of mutual_knn, cycle_knn, lcs_knn, edit_distance_knn, cka, unbiased_cka, cknna, "
+                       "jaccard_knn. Got 'svcca' instead.", al.measure_kernels, "svcca", A @ A.T, B @ B.T)
 
 
 @pytest.mark.parametrize("f", [al.layerwise, al.calibrate])
 def test_unknown_metric_in_sweeps(f):
     raises(ValueError, f"The 'metric' parameter of {f.__name__} must be one of mutual_knn, cycle_knn, lcs_knn, "
-                       "edit_distance_knn, cka, unbiased_cka, cknna, svcca. Got 'knn' instead.", f, [A], [B], "knn")
+                       "edit_distance_knn, cka, unbiased_cka, cknna, svcca, jaccard_knn, rbf_cka, rsa, procrustes, "
+                       "pwcca. Got 'knn' instead.", f, [A], [B], "knn")
 
 
 def test_types_and_options():

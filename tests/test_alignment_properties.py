@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import alignment as al
 
 F64 = torch.float64
-KNN = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn")
+KNN = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "jaccard_knn")
 
 
 @st.composite

@@ -11,7 +11,7 @@ from test_alignment_metrics import ref_cknna
 import alignment as al
 
 F64 = torch.float64
-KNN = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn")
+KNN = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "jaccard_knn")
 RS = np.random.RandomState(0)
 A, B = RS.randn(50, 8), RS.randn(50, 6)  # unrelated: cka(A, B) = 0.12457
 P, Q = RS.randn(50, 8), RS.randn(50, 6)
@@ -88,7 +88,7 @@ def test_powers_of_two_change_no_bit(name):
         want = al.measure(name, P, Q, dtype=dtype, **kw)
         for k in ks:
             assert al.measure(name, P * 2.0 ** k, Q * 2.0 ** -k, dtype=dtype, **kw) == want, (dtype, k)
-            if name != "svcca":
+            if name in al.KERNEL_METRICS:
                 assert al.measure_kernels(name, P @ P.T * 2.0 ** k, Q @ Q.T, dtype=dtype) == al.measure_kernels(
                     name, P @ P.T, Q @ Q.T, dtype=dtype), (dtype, k)
 
@@ -153,9 +153,11 @@ def test_constant_features_message_only_for_constant_features():
 # ---- 3: published parameters ----
 
 def test_params_publish_each_metrics_parameters():
-    assert dict(al.PARAMS) == {"mutual_knn": {"k": 10}, "cycle_knn": {"k": 10}, "lcs_knn": {"k": 10},
-                               "edit_distance_knn": {"k": 10}, "cka": {"unbiased": False}, "unbiased_cka": {},
-                               "cknna": {"k": 10}, "svcca": {"cca_dim": 10}}
+    knn = {"k": 10, "knn": "exact"}
+    assert dict(al.PARAMS) == {"mutual_knn": knn, "cycle_knn": knn, "lcs_knn": knn, "edit_distance_knn": knn,
+                               "cka": {"unbiased": False}, "unbiased_cka": {}, "cknna": knn, "svcca": {"cca_dim": 10},
+                               "jaccard_knn": knn, "rbf_cka": {"sigma": 0.5}, "rsa": {}, "procrustes": {},
+                               "pwcca": {}}
     with pytest.raises(TypeError):
         al.PARAMS["cknna"]["k"] = 5
     with pytest.raises(TypeError):
@@ -165,15 +167,15 @@ def test_params_publish_each_metrics_parameters():
 
 @pytest.mark.parametrize("name", al.METRICS)
 def test_metric_kwargs_routes_shared_settings_to_every_metric(name):
-    settings = {"k": 5, "cca_dim": 3, "unbiased": True, "dtype": F64, "n_perm": 4}
+    settings = {"k": 5, "knn": "exact", "cca_dim": 3, "unbiased": True, "sigma": 0.4, "dtype": F64, "n_perm": 4}
     kw = al.metric_kwargs(name, **settings)
     assert kw == {p: settings[p] for p in al.PARAMS[name]}
     assert al.measure(name, P, Q, **kw) == al.measure(name, P, Q, **{**al.PARAMS[name], **kw})
 
 
 def test_metric_kwargs_rejects_an_unknown_metric():
-    raises(ValueError, "The 'name' parameter of metric_kwargs must be one of mutual_knn, cycle_knn, lcs_knn, "
-                       "edit_distance_knn, cka, unbiased_cka, cknna, svcca. Got 'knn' instead.",
+    raises(ValueError, f"The 'name' parameter of metric_kwargs must be one of {', '.join(al.METRICS)}. Got 'knn' "
+                       "instead.",
            al.metric_kwargs, "knn", k=5)
 
 

@@ -81,3 +81,54 @@ def test_feature_extraction_on_cuda_matches_cpu(model):
     assert len(gpu) == len(cpu)
     for a, b in zip(gpu, cpu):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+
+
+# ---- large-N paths: feature-space CKA, faiss, the released code's clamp ----
+
+@pytest.mark.parametrize("name", ["cka", "unbiased_cka"])
+def test_feature_space_cka_on_cuda_matches_cpu_and_the_gram_path(name):
+    from alignment import _hsic
+
+    A, B = gauss(4, 3000, 48, 64)  # D < N: the feature form, no N x N kernel
+    cpu = al.measure(name, A, B, dtype=F64)
+    ta, tb = torch.tensor(A).cuda(), torch.tensor(B).cuda()
+    assert _hsic.gram_from_features(ta, True).K.shape == (3000, 48)
+    assert al.measure(name, ta, tb, dtype=F64) == pytest.approx(cpu, abs=1e-10)
+    assert al.measure_kernels(name, ta @ ta.T, tb @ tb.T, dtype=F64) == pytest.approx(cpu, abs=1e-10)
+    c_cpu = al.calibrate(A, B, name, n_perm=10, seed=1, dtype=F64)
+    c_gpu = al.calibrate(ta, tb, name, n_perm=10, seed=1, dtype=F64)
+    np.testing.assert_allclose(c_gpu.null, c_cpu.null, rtol=0, atol=1e-10)
+
+
+def test_faiss_on_cuda_tensors_matches_cpu():
+    from alignment import _faiss
+
+    if not _faiss.available():
+        pytest.skip("needs faiss (faiss-gpu for the GPU index)")
+    A, B = (x.astype(np.float32) for x in gauss(5, 2000, 32, 32))
+    for name in ("mutual_knn", "cknna"):
+        cpu = al.measure(name, A, B, k=10)
+        gpu = al.measure(name, torch.tensor(A).cuda(), torch.tensor(B).cuda(), k=10, knn="faiss")
+        assert gpu == pytest.approx(cpu, abs=2e-3)  # near-ties within float rounding may order differently
+    with pytest.warns(al.ApproximateKnnWarning):
+        approx = al.mutual_knn(torch.tensor(A).cuda(), torch.tensor(B).cuda(), k=10, knn="faiss-approx")
+    assert approx == pytest.approx(al.mutual_knn(A, B, k=10, knn="faiss-approx"), abs=1e-12)  # the same CPU graph
+
+
+@pytest.mark.parametrize("name", ["rbf_cka", "rsa", "procrustes", "pwcca", "jaccard_knn"])
+def test_new_metrics_in_sweeps_and_nulls_on_cuda_match_cpu(name):
+    la, lb = gauss(6, 200, 24, 32), gauss(7, 200, 16, 40)
+    cpu = al.calibrate(la, lb, name, n_perm=8, seed=2, dtype=F64, clamp="stack")
+    gpu = al.calibrate([torch.tensor(x).cuda() for x in la], [torch.tensor(x).cuda() for x in lb], name, n_perm=8,
+                       seed=2, dtype=F64, clamp="stack")
+    np.testing.assert_allclose(gpu.scores, cpu.scores, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(gpu.null, cpu.null, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("clamp", ["stack", "stack-precise"])
+def test_stack_clamp_on_cuda_matches_cpu(clamp):
+    stack = np.stack(gauss(8, 300, 64, 64, 64)) * np.array([1.0, 4.0, 16.0])[:, None, None]
+    cpu = al.prepare(stack, clamp=clamp)
+    gpu = al.prepare(torch.tensor(stack).cuda(), clamp=clamp)
+    for g, c in zip(gpu, cpu):
+        torch.testing.assert_close(g.cpu(), c, rtol=0, atol=1e-6)
