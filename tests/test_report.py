@@ -51,6 +51,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     experiment.run("world", root / "world", quiet=True, window=2)
     experiment.run("capacity", root / "capacity", quiet=True, scale=0.02, dims=[2])
+    experiment.run("convergence", root / "convergence", quiet=True, scale=0.01, evals=2)
     return root
 
 
@@ -74,6 +75,11 @@ def test_report_is_valid_html_and_shows_every_number_and_figure(runs, name):
 def test_headline_uses_the_experiments_key_number_or_the_first_number(runs):
     data = json.loads((runs / "world" / "results.json").read_text())
     assert report.headline(data) == ("world.n_states", 64)
+    data = json.loads((runs / "convergence" / "results.json").read_text())
+    label, value = report.headline(data)
+    assert label == "min Pearson(learned, K_PMI)"
+    assert value == min(r["learned_pearson_offdiag"] for r in data["results"]["learners"])
+    assert f"{label}: <b>{report.fmt(value)}</b>" in html.unescape((runs / "convergence" / "report.html").read_text())
 
 
 def test_index_lists_every_run_and_links_its_report(runs, capsys):
@@ -82,7 +88,7 @@ def test_index_lists_every_run_and_links_its_report(runs, capsys):
     _parse(page)
     for name in ("world", "capacity"):
         assert f'href="{name}/report.html"' in page and (runs / name / "report.html").is_file()
-    assert "2 runs" in page
+    assert "3 runs" in page
     assert "wrote" in capsys.readouterr().out
 
 

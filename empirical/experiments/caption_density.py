@@ -157,3 +157,14 @@ def _plot(summary: dict):
         ax.legend(fontsize=6)
     fig.suptitle("Vision-language alignment vs caption density (mean over vision models per LM)", fontsize=10)
     return fig
+
+
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: the rise of the mean score from the sparsest to the densest captions (calibrated
+    where there is a null), averaged over image sets."""
+    rises = []
+    for res in results["datasets"].values():
+        first, last = res["levels"][0], res["levels"][-1]
+        stat = (lambda lv: lv["calibrated"]["mean"]) if first["calibrated"] else (lambda lv: lv["mean"])
+        rises.append(stat(last) - stat(first))
+    return "mean rise, sparsest to densest captions", float(np.mean(rises))

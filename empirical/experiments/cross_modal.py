@@ -184,3 +184,12 @@ def _scatter(res, metric):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: the mean calibrated score (raw where there is no null) of the first metric."""
+    import numpy as np
+
+    metric = next(iter(results["pairs"]))
+    key = "calibrated_scores" if results["pairs"][metric][0][0]["p_value"] is not None else "scores"
+    return f"mean {key.replace('_', ' ')[:-1]} ({metric})", float(np.mean(results[key][metric]))

@@ -188,3 +188,9 @@ def _plot(res: dict):
     axes[2].set_ylabel("pairwise alignment")
     axes[2].set_title("Pairs: alignment vs competence", fontsize=9)
     return fig
+
+
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: the mean alignment of the model pairs (calibrated where there is a null)."""
+    a = np.array(results[results["bins_of"]])
+    return f"mean {results['bins_of'].replace('_', ' ')}", float(a[np.triu_indices(len(a), 1)].mean())

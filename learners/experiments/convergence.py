@@ -142,3 +142,8 @@ def _plot_curves(cross, rows, path):
         ax.set_ylim(-0.05, 1.02)
         ax.legend(fontsize=7)
     save_figure(fig, path)
+
+
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: the lowest learned-kernel Pearson with K_PMI over learners."""
+    return "min Pearson(learned, K_PMI)", min(r["learned_pearson_offdiag"] for r in results["learners"])
