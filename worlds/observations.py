@@ -18,6 +18,8 @@ from platonic_core.checks import check_bool, check_int, check_prob, fail, param
 from ._checks import _numeric_array, check_cooccurrence, check_row_stochastic, check_seed, check_sizes
 
 OBSERVATIONS: dict[str, Callable[..., "Observation"]] = {}
+# The bijective modalities that take (n_states, seed=...): a relabelling, random vector codes, token strings.
+BIJECTIVE = ("permutation", "vector", "token")
 
 
 def register_observation(name: str):

@@ -16,6 +16,7 @@ from platonic_core import checks
 from platonic_core.progress import progress
 from platonic_core.runio import pyplot, save_figure
 from worlds import OBSERVATIONS
+from worlds.observations import BIJECTIVE
 from worlds.summary import summarise
 
 from ..population import LOSSES
@@ -37,8 +38,6 @@ DEFAULTS = {
     "scale": 1.0,                # multiplies steps (--scale 0.05 for a smoke test)
     "accelerator": "auto",       # Lightning accelerator: GPU when present
 }
-
-BIJECTIVE = ("permutation", "vector", "token")
 
 
 def _plan(cfg: dict, world) -> list:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from platonic_core import checks
 from worlds import OBSERVATIONS
+from worlds.observations import BIJECTIVE
 
 from ._common import check_fits, check_world
 
@@ -37,7 +38,6 @@ DEFAULTS = {
     "tensorboard": False,          # also log to TensorBoard (<out>/fit/tensorboard; needs tensorboard installed)
 }
 TYPES = {"n_pairs": int, "length": int}
-BIJECTIVE = ("permutation", "vector", "token")
 
 
 def _options(cfg: dict) -> dict:

@@ -21,6 +21,7 @@ import numpy as np
 from platonic_core import checks
 from platonic_core.runio import pyplot, save_figure
 from worlds import OBSERVATIONS
+from worlds.observations import BIJECTIVE
 from worlds.summary import summarise
 
 from ..objectives import NAMES
@@ -47,7 +48,6 @@ DEFAULTS = {
     "scale": 1.0,                # multiplies steps (--scale 0.05 for a smoke test)
     "accelerator": "auto",       # Lightning accelerator: GPU when present
 }
-BIJECTIVE = ("permutation", "vector", "token")
 RANKED = ("spectral", "regression", "vicreg")  # objectives whose target is the rank-dim closed form
 
 
