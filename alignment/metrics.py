@@ -11,10 +11,7 @@ import torch
 
 from platonic_core.checks import check_bool, check_choice, check_int, check_real, fail
 
-from . import _faiss
-from . import _hsic
-from . import _knn
-from . import _rsa
+from . import _faiss, _hsic, _knn, _rsa
 from . import _subspace as _sub
 from ._checks import as_tensor, check_dtype, check_finite, check_rows, same_device, same_rows
 from ._scale import maxabs, pow2

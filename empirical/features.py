@@ -226,7 +226,8 @@ def extract(model, inputs, *, pooling="auto", batch_size=16, device="auto", dtyp
         m = models.load(model, device=device, dtype=dtype, device_map=device_map, quantization=quantization)
     else:
         m = model
-    from platonic_core.progress import progress as progress_bar, quiet
+    from platonic_core.progress import progress as progress_bar
+    from platonic_core.progress import quiet
 
     parts, size, s, retries = [], batch_size, 0, 0
     with quiet(not progress):  # progress=True: a bar when on a terminal (the one progress helper)
