@@ -18,7 +18,6 @@ import torch
 
 from platonic_core.checks import check_choice, check_int, check_real, fail, param
 
-from . import metrics as _m
 from . import sweep as _sw
 from ._checks import check_dtype
 
@@ -103,20 +102,16 @@ def null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp="
     single). One pair is a 1 x 1 sweep of the metric as given (like `measure`); stacks use the `layerwise`
     pipeline. Permutation p is permutation(N, seed + p), applied to every layer of feats_b."""
     dtype = check_dtype(dtype, fn)
-    single = [_sw.is_matrix(f) for f in (feats_a, feats_b)]
-    if single[0] != single[1]:
-        fail(f"'feats_a' and 'feats_b' parameters of {fn}", "be both single N x D matrices (one pair) or both layer "
-             "stacks (sequences of N x D, or L x N x D)", "one of each")
-    if single[0]:
-        _m.spec(metric, f"'metric' parameter of {fn}")
-        s, p, (A, B), (wa, wb) = _m.pair_setup(metric, feats_a, feats_b, kw, dtype, fn, ("feats_a", "feats_b"))
+    pair = _sw.one_pair(feats_a, feats_b, metric, kw, dtype, fn)
+    if pair is not None:
+        s, p, (A, B), (wa, wb) = pair
         sa, lb, who, unit = s.stack([s.feat(A, p, wa)]), [B], (lambda j: wb), False
     else:
         s, p, la, lb = _sw.setup(feats_a, feats_b, metric, kw, dtype, q, fn, clamp=clamp)
         sa, who, unit = _sw.states(s, p, la, "feats_a", fn), None, True
     n, dev = lb[0].shape[0], lb[0].device
     scores, null = _sw.sweep(s, p, sa, lb, fn, _perms(n, seed, n_perm, dev), who, unit)
-    return s, scores, null, single[0]
+    return s, scores, null, pair is not None
 
 
 def _common(fn, n_perm, seed, q, clamp):

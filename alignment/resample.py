@@ -79,13 +79,9 @@ def bootstrap(feats_a, feats_b, metric="mutual_knn", *, n_boot=200, seed=0, ci=0
     clamp = check_choice(clamp, "clamp", fn, _sw.CLAMPS)
     dtype = check_dtype(dtype, fn)
     agg = np.max if aggregate == "max" else np.mean
-    single = [_sw.is_matrix(f) for f in (feats_a, feats_b)]
-    if single[0] != single[1]:
-        fail(f"'feats_a' and 'feats_b' parameters of {fn}", "be both single N x D matrices (one pair) or both layer "
-             "stacks (sequences of N x D, or L x N x D)", "one of each")
-    if single[0]:
-        _m.spec(metric, f"'metric' parameter of {fn}")
-        s, p, (A, B), (wa, wb) = _m.pair_setup(metric, feats_a, feats_b, kw, dtype, fn, ("feats_a", "feats_b"))
+    pair = _sw.one_pair(feats_a, feats_b, metric, kw, dtype, fn)
+    if pair is not None:
+        s, p, (A, B), (wa, wb) = pair
         n = A.shape[0]
 
         def stat(rows):
@@ -106,7 +102,7 @@ def bootstrap(feats_a, feats_b, metric="mutual_knn", *, n_boot=200, seed=0, ci=0
         fail(param("frac", fn), f"leave m = round(frac N) rows with {low} <= m < N = {n} (each replicate must "
              f"define {metric}" + (f" with k={p['k']}" if "k" in p else "") + ")", f"{frac!r} (m = {m})")
     estimate, ij = stat(None)
-    dev = (A if single[0] else la[0]).device
+    dev = (A if pair is not None else la[0]).device
     reps = np.array([stat(subsample(n, m, seed + b, dev))[0] for b in range(n_boot)], dtype=np.float64)
     d = (reps - reps.mean()) * np.sqrt(m / (n - m))
     lo, hi = np.quantile(d, [(1 - ci) / 2, (1 + ci) / 2])

@@ -98,6 +98,19 @@ def is_matrix(x):
     return isinstance(x, (np.ndarray, torch.Tensor)) and x.ndim == 2
 
 
+def one_pair(feats_a, feats_b, metric, kw, dtype, fn):
+    """For entry points that take one pair or two layer stacks: (spec, params, (A, B), (who_a, who_b)) of the
+    validated pair when both inputs are single N x D matrices, None when both are stacks; one of each is an error."""
+    single = [is_matrix(f) for f in (feats_a, feats_b)]
+    if single[0] != single[1]:
+        fail(f"'feats_a' and 'feats_b' parameters of {fn}", "be both single N x D matrices (one pair) or both layer "
+             "stacks (sequences of N x D, or L x N x D)", "one of each")
+    if not single[0]:
+        return None
+    _m.spec(metric, f"'metric' parameter of {fn}")
+    return _m.pair_setup(metric, feats_a, feats_b, kw, dtype, fn, ("feats_a", "feats_b"))
+
+
 def layers(feats, name, fn, dtype, device, rescale=True):
     """A sequence of N x D arrays or an L x N x D array -> list of validated 2-D tensors (`rescale`: as_tensor's)."""
     if isinstance(feats, (np.ndarray, torch.Tensor)):

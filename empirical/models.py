@@ -117,16 +117,21 @@ def is_causal(name):
         return False
     if name in PACKAGED:
         return name in ("smollm2_135m", "gemma3_270m")
+    config = _hf_config(name, _hf_source(name))
+    return any(a.endswith("ForCausalLM") for a in (config.architectures or []))
+
+
+def _hf_config(name, source):
+    """The transformers config of model `name` at `source`, local-only when the hub is unreachable (then a missing
+    copy raises WeightsNotFound naming the model and how to provide it)."""
     from transformers import AutoConfig
 
-    source = _hf_source(name)
     reason = _hub_reason(source)
     try:
         with hub.local_only(reason is not None):
-            config = AutoConfig.from_pretrained(source, local_files_only=reason is not None)
+            return AutoConfig.from_pretrained(source, local_files_only=reason is not None)
     except OSError as e:
         raise _missing(name, e, reason) from None
-    return any(a.endswith("ForCausalLM") for a in (config.architectures or []))
 
 
 def available_devices():
@@ -663,18 +668,13 @@ def num_params(name):
         with torch.device("meta"):
             net = timm.create_model(arch, pretrained=False)
         return int(sum(p.numel() for p in net.parameters()))
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+    from transformers import AutoModel, AutoModelForCausalLM
 
     if name in PACKAGED:
         _require(name)
     source = {"minilm_l6": _minilm_dir, "mpnet_base": _mpnet_dir, "smollm2_135m": _smollm2_dir,
               "gemma3_270m": _gemma3_dir}.get(name, lambda: _hf_source(name))()
-    reason = _hub_reason(source)
-    try:
-        with hub.local_only(reason is not None):
-            config = AutoConfig.from_pretrained(source, local_files_only=reason is not None)
-    except OSError as e:
-        raise _missing(name, e, reason) from None
+    config = _hf_config(name, source)
     causal = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
     with torch.device("meta"):
         net = (AutoModelForCausalLM if causal else AutoModel).from_config(config)
