@@ -50,8 +50,7 @@ def test_vision_vision_rejects_language_models_and_bad_options(tmp_path, capsys)
 def test_vision_vision_full_run(tmp_path):
     """The default six models (three pretrained, three random-initialised) on all Tux Paint photos."""
     out = tmp_path / "vv"
-    assert run.main(["vision_vision", "--out", str(out), "--set", "device=cpu", "--set", "train_per_class=100",
-                     "--set", "test_per_class=50"]) == 0
+    assert run.main(["vision_vision", "--out", str(out), "--set", "device=cpu"]) == 0
     res = json.loads((out / "results.json").read_text())["results"]
     acc = {m: p["fashion_mnist"]["accuracy"] for m, p in res["probes"].items()}
     pretrained = [acc[f"efficientnet_lite{i}"] for i in range(3)]

@@ -28,8 +28,8 @@ DEFAULTS = {
     "n_perm": 100,               # permutations of the null of every pair (0: none)
     "alpha": 0.05,               # level of the calibration threshold
     "n_boot": 0,                 # bootstrap replicates of each best pair's score (0: no interval)
-    "train_per_class": 200,      # Fashion-MNIST probe: training images per class ...
-    "test_per_class": 100,       # ... and test images per class
+    "train_per_class": 100,      # Fashion-MNIST probe: training images per class (200 for a tighter probe) ...
+    "test_per_class": 50,        # ... and test images per class
     "cifar_folds": 5,            # cross-validation folds of the CIFAR-10 probe (20 images)
     "n_bins": 2,                 # competence bins
     "device": "auto",            # auto: the GPU when present
