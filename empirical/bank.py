@@ -36,6 +36,7 @@ import torch
 from empirical import models
 from platonic_core import runio
 from platonic_core.checks import check_bool, check_int, check_out_dir, check_real, fail, param
+from platonic_core.progress import progress
 
 BANK_FILE = "bank.json"
 _CHECKED = set()  # (path, size, mtime) of files found finite in this process: a second read skips the scan
@@ -467,7 +468,7 @@ def run_plan(plan, records=None):
 
     ours = feats_of(plan.model) if plan.model is not None else plan.ours
     out = {}
-    for r in plan.refs:
+    for r in progress(plan.refs, desc="references", unit="reference"):
         if r.path is not None:
             f = read(r.path)
             theirs, path, num, bpb = f.layers, str(r.path), f.num_params, f.bpb

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from platonic_core import checks, runio
+from platonic_core.progress import announce, progress
 
 from ._common import cached, check_extraction, check_models, dataset
 
@@ -104,9 +105,12 @@ def run(cfg: dict, out: Path):
     kw = alignment.metric_kwargs(cfg["metric"], k=cfg["k"])
     plan = subsets(len(ds), sizes, cfg["draws"], cfg["seed"], cfg["full"])
     per_pair = {}
+    announce(f"  {len(pairs)} model pairs on {ds.name}: {len(plan)} subsets each, {cfg['n_perm']} permutations per null")
+    bar = progress(total=len(pairs) * len(plan), desc="subsets", unit="sweep")
     for a, b in pairs:
         rows = []
         for n, d, idx in plan:
+            bar.update()
             ix = torch_index(idx)
             c = alignment.calibrate([x[ix] for x in feats[a]], [x[ix] for x in feats[b]], cfg["metric"],
                                     n_perm=cfg["n_perm"], seed=cfg["seed"], q=cfg["q"], **kw)
@@ -115,6 +119,7 @@ def run(cfg: dict, out: Path):
                          "excess": float(c.score - c.null_mean), "p_value": float(c.p_value),
                          "calibrated_score": float(c.calibrated_score)})
         per_pair[f"{a}|{b}"] = {"draws": rows, "by_size": _by_size(rows)}
+    bar.close()
     all_sizes = sorted({n for n, _, _ in plan})
     results = {"pairs": [f"{a}|{b}" for a, b in pairs], "dataset": ds.name, "n_total": len(ds), "sizes": all_sizes,
                "draws": cfg["draws"], "metric": cfg["metric"], "k": cfg["k"], "q": cfg["q"], "n_perm": cfg["n_perm"],
