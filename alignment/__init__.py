@@ -17,11 +17,11 @@ knn="faiss" (a flat faiss index) or knn="faiss-approx" (an HNSW graph whose reca
 sample is reported as an `ApproximateKnnWarning`).
 
 Ranges: the k-NN metrics, cka, svcca, rbf_cka, procrustes, pwcca in [0, 1]; unbiased_cka, rsa in [-1, 1] (rounding
-past a bound is clipped); cknna is not bounded (see its docstring). No metric returns NaN: where one is undefined (constant features, ...) it raises
-ValueError naming the input. Every metric is invariant to a positive factor on an input, at any magnitude: inputs are
-rescaled by powers of two (exact), so A * 1e30 and A * 1e-30 score as A does. Inputs that float32 cannot hold even
-then (float64 values spanning more than its range, or differing only below its resolution) raise ValueError
-suggesting dtype=torch.float64. Definitions: docs/DESIGN.md. Imports only numpy and torch.
+past a bound is clipped); cknna is not bounded (see its docstring). No metric returns NaN: where one is undefined
+(constant features, ...) it raises ValueError naming the input. Every metric is invariant to a positive factor on
+an input, at any magnitude: inputs are rescaled by powers of two (exact), so A * 1e30 and A * 1e-30 score as A does.
+Inputs that float32 cannot hold even then (float64 values spanning more than its range, or differing only below its
+resolution) raise ValueError suggesting dtype=torch.float64. Definitions: docs/DESIGN.md. Imports only numpy and torch.
 """
 from ._faiss import ApproximateKnnWarning
 from .metrics import (

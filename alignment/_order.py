@@ -35,8 +35,8 @@ def row_quantiles(X, q):
 
 
 def average_ranks(v):
-    """Ranks 1..M of the entries of the 1-D tensor v, tied entries sharing the mean of their ranks (scipy.stats.rankdata's
-    'average'), as float64 (exact: halves of integers)."""
+    """Ranks 1..M of the entries of the 1-D tensor v, tied entries sharing the mean of their ranks
+    (scipy.stats.rankdata's 'average'), as float64 (exact: halves of integers)."""
     s, order = torch.sort(v, stable=True)
     _, inv, counts = torch.unique_consecutive(s, return_inverse=True, return_counts=True)
     mid = torch.cumsum(counts, 0).double() - (counts.double() - 1) / 2  # the mean of ranks end - count + 1 .. end

@@ -1,10 +1,11 @@
 """Neighbour search at large N: exact against faiss (knn="faiss", a flat index; knn="faiss-approx", an HNSW graph).
 
 1. Approximate: mutual_knn (k = 10) at N = 10^5 (--n), D = 256 (--dim), exact against knn="faiss-approx": wall time
-   of each (both inputs' lists; the score from them takes milliseconds), the recall@k of the graph against exact neighbours on its 1000-row
-   sample (as reported by ApproximateKnnWarning) and on every row (from the exact lists computed here), and
-   |Δ score|. The features have neighbours to find: a 16-dimensional latent shared by both inputs plus noise (a
-   nearest-neighbour cosine of about 0.7); isotropic noise has none, and there no index beats the exhaustive search.
+   of each (both inputs' lists; the score from them takes milliseconds), the recall@k of the graph against exact
+   neighbours on its 1000-row sample (as reported by ApproximateKnnWarning) and on every row (from the exact lists
+   computed here), and |Δ score|. The features have neighbours to find: a 16-dimensional latent shared by both
+   inputs plus noise (a nearest-neighbour cosine of about 0.7); isotropic noise has none, and there no index beats
+   the exhaustive search.
 2. Flat: at N = 16384 (--flat-n), the lists of knn="faiss" against the exact lists of one input: time, rows whose
    ordered lists differ (near-ties within float rounding, see alignment/_faiss.py), and |Δ score| of mutual_knn.
 

@@ -2,13 +2,13 @@
 record (Gröger et al. 2026; agreement with the `calibrated-similarity` package), chance levels and the resampling
 interval."""
 import math
-import re
 from fractions import Fraction
 from itertools import permutations
 
 import numpy as np
 import pytest
 import torch
+from support import raises, related
 
 import alignment as al
 from alignment import _knn
@@ -22,21 +22,9 @@ def kw_of(name):
     return {"cca_dim": 3} if name == "svcca" else ({"k": 6} if "k" in al.PARAMS[name] else {})
 
 
-def related(seed, n, da, db, shared=3):
-    rs = np.random.RandomState(seed)
-    A, B = rs.randn(n, da), rs.randn(n, db)
-    B[:, :shared] += A[:, :shared]
-    return A, B
-
-
 def tied(seed, n, d):
     """Small-integer features: many duplicate rows and equal similarities, so k-NN lists end in tie-breaks."""
     return np.random.RandomState(seed).randint(1, 4, size=(n, d)).astype(float)
-
-
-def raises(exc, match, f, *args, **kw):
-    with pytest.raises(exc, match=re.escape(match)):
-        f(*args, **kw)
 
 
 # ---- 1: permutations relabel the states, with the numbers of recomputation ----

@@ -1,19 +1,14 @@
 """Bad input gets a clear error naming the parameter, the constraint and the value received."""
-import re
 
 import numpy as np
 import pytest
 import torch
+from support import raises
 
 import alignment as al
 
 RS = np.random.RandomState(0)
 A, B = RS.randn(200, 5), RS.randn(200, 6)
-
-
-def raises(exc, match, f, *args, **kw):
-    with pytest.raises(exc, match=re.escape(match)):
-        f(*args, **kw)
 
 
 def test_k_out_of_range_uses_the_design_message():
@@ -152,7 +147,8 @@ def test_types_and_options():
            al.mutual_knn, A.astype(complex), B)
     raises(TypeError, "The 'dtype' parameter of cka must be torch.float32 or torch.float64", al.cka, A, B,
            dtype=torch.float16)
-    raises(TypeError, "The 'unbiased' parameter of cka must be a bool (True or False). Got 1 (int) instead.", al.cka, A, B, unbiased=1)
+    raises(TypeError, "The 'unbiased' parameter of cka must be a bool (True or False). Got 1 (int) instead.",
+           al.cka, A, B, unbiased=1)
     raises(TypeError, "The keyword arguments of cka must be among (unbiased). Got 'k' instead.",
            al.measure, "cka", A, B, k=3)
     raises(TypeError, "The keyword arguments of svcca must be among (cca_dim). Got 'unbiased' instead.",

@@ -1,29 +1,17 @@
 """rbf_cka, rsa, procrustes, pwcca and jaccard_knn against published values and independent implementations
 (rsatoolbox, scipy), their invariances, and their errors. Layer sweeps, relabelled nulls, scale invariance
 and parameter routing of every metric are tested over alignment.METRICS in the other test files."""
-import re
 
 import numpy as np
 import pytest
 import scipy.linalg
 import scipy.stats
 import torch
+from support import raises, related
 
 import alignment as al
 
 F64 = torch.float64
-
-
-def raises(exc, match, f, *args, **kw):
-    with pytest.raises(exc, match=re.escape(match)):
-        f(*args, **kw)
-
-
-def related(seed, n, da, db, shared=3):
-    rs = np.random.RandomState(seed)
-    A, B = rs.randn(n, da), rs.randn(n, db)
-    B[:, :shared] += A[:, :shared]
-    return A, B
 
 
 def orthogonal(rs, d):

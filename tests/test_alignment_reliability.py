@@ -1,11 +1,11 @@
 """Reliability: every metric scores inputs of any magnitude as it scores them unscaled (or says why it cannot), never
 returns NaN or a tie-break number for constant features, stays within its range, publishes its parameters, and every
 public entry point validates its parameters with one clear message."""
-import re
 
 import numpy as np
 import pytest
 import torch
+from support import raises
 from test_alignment_metrics import ref_cknna
 
 import alignment as al
@@ -23,11 +23,6 @@ KW = {"svcca": {"cca_dim": 5}}
 # with float64 to 3e-6 on these inputs); in float64 to rounding.
 SCALES = {"float32": range(-30, 31), "float64": [*range(-30, 31), -300, -200, -100, 100, 200, 300]}
 TOL = {"float32": 1e-5, "float64": 1e-13}
-
-
-def raises(exc, match, f, *args, **kw):
-    with pytest.raises(exc, match=re.escape(match)):
-        f(*args, **kw)
 
 
 def cosine(X):

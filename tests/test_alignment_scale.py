@@ -1,12 +1,12 @@
 """Large N: linear CKA from the features (no N x N kernel), neighbour lists through faiss, and the released code's
 stacked clamp (clamp="stack")."""
-import re
 import warnings
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from support import raises, related
 
 import alignment as al
 from alignment import _faiss, _hsic, _knn
@@ -15,18 +15,6 @@ from alignment import metrics as _m
 F64 = torch.float64
 KNN = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "jaccard_knn")
 needs_faiss = pytest.mark.skipif(not _faiss.available(), reason="needs faiss (pip install faiss-cpu)")
-
-
-def raises(exc, match, f, *args, **kw):
-    with pytest.raises(exc, match=re.escape(match)):
-        f(*args, **kw)
-
-
-def related(seed, n, da, db, shared=3):
-    rs = np.random.RandomState(seed)
-    A, B = rs.randn(n, da), rs.randn(n, db)
-    B[:, :shared] += A[:, :shared]
-    return A, B
 
 
 def gram_path(X, unbiased):
@@ -81,7 +69,8 @@ def test_a_relabelled_feature_state_is_the_state_of_the_permuted_features():
     A, B = related(4, 90, 5, 7)
     perm = al.permutation(90, 3)
     for unbiased in (False, True):
-        ga, gb = _hsic.gram_from_features(torch.tensor(A), unbiased), _hsic.gram_from_features(torch.tensor(B), unbiased)
+        ga = _hsic.gram_from_features(torch.tensor(A), unbiased)
+        gb = _hsic.gram_from_features(torch.tensor(B), unbiased)
         moved = _hsic.relabel_gram(gb, perm)
         direct = _hsic.gram_from_features(torch.tensor(B)[perm], unbiased)
         assert _hsic.cka(ga, moved) == pytest.approx(_hsic.cka(ga, direct), abs=1e-12)
@@ -194,8 +183,8 @@ def test_knn_backend_errors():
                        "instead.", al.mutual_knn, A, B, knn="annoy")
     raises(ValueError, "The 'knn' parameter of cknna must be one of exact, faiss, faiss-approx. Got 'hnsw' instead.",
            al.layerwise, [A], [B], "cknna", knn="hnsw")
-    raises(ValueError, "The 'knn' parameter of lcs_knn must be 'exact' for kernels (a given similarity matrix is ranked "
-                       "directly; faiss indexes features). Got 'faiss' instead.",
+    raises(ValueError, "The 'knn' parameter of lcs_knn must be 'exact' for kernels (a given similarity matrix is "
+                       "ranked directly; faiss indexes features). Got 'faiss' instead.",
            al.measure_kernels, "lcs_knn", A @ A.T, B @ B.T, knn="faiss")
     raises(ValueError, "The 'knn' parameter of mutual_knn must be 'exact' with dtype=torch.float64 (faiss computes in "
                        "float32). Got 'faiss-approx' instead.", al.mutual_knn, A, B, knn="faiss-approx", dtype=F64)

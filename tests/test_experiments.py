@@ -59,8 +59,8 @@ def _main(name, argv, capsys):
 
 def test_every_experiment_has_a_tiny_configuration():
     assert sorted(TINY) == sorted(NAMES)
-    assert set(experiment.names("simulation")) == {"convergence", "capacity", "data", "lossy", "fit", "world", "objectives",
-                                                  "multitask", "metric_validity"}
+    assert set(experiment.names("simulation")) == {"convergence", "capacity", "data", "lossy", "fit", "world",
+                                                   "objectives", "multitask", "metric_validity"}
 
 
 def test_listing_and_settings_import_no_torch():

@@ -105,7 +105,8 @@ def run(cfg: dict, out: Path):
     kw = alignment.metric_kwargs(cfg["metric"], k=cfg["k"])
     plan = subsets(len(ds), sizes, cfg["draws"], cfg["seed"], cfg["full"])
     per_pair = {}
-    announce(f"  {len(pairs)} model pairs on {ds.name}: {len(plan)} subsets each, {cfg['n_perm']} permutations per null")
+    announce(f"  {len(pairs)} model pairs on {ds.name}: {len(plan)} subsets each, "
+             f"{cfg['n_perm']} permutations per null")
     bar = progress(total=len(pairs) * len(plan), desc="subsets", unit="sweep")
     for a, b in pairs:
         rows = []
