@@ -140,12 +140,14 @@ def _read_record(path, key):
 
 
 def cached(model, texts, *, max_length=512, device="auto", dtype="float32", cache_dir=None, force=False,
-           loaded=None):
-    """`bits_per_byte` through a JSON cache keyed by (model, texts, max_length, dtype, BPB_VERSION).
+           loaded=None, device_map=None, quantization=None):
+    """`bits_per_byte` through a JSON cache keyed by (model, texts, max_length, dtype, quantization, BPB_VERSION).
 
-    model is a causal LM name; `loaded` (optional) is that model already loaded in `dtype`. Returns the stored
-    record: bits_per_byte, bits, bytes, tokens and the key. Everything is validated first; the model is loaded only
-    on a miss (or pass `loaded`). `force=True` recomputes. A cache file that cannot be read or does not hold this
+    model is a causal LM name; `loaded` (optional) is that model already loaded in `dtype` with `quantization`.
+    device_map and quantization place a big model as `models.load` does (the device map changes where the model
+    runs, not its numbers, so it is not part of the key). Returns the stored record: bits_per_byte, bits, bytes,
+    tokens and the key. Everything is validated first; the model is loaded only on a miss (or pass `loaded`).
+    `force=True` recomputes. A cache file that cannot be read or does not hold this
     key's record is recomputed and overwritten, with a CorruptCacheWarning naming it."""
     owner = "bpb.cached"
     if not isinstance(model, str):
@@ -157,12 +159,15 @@ def cached(model, texts, *, max_length=512, device="auto", dtype="float32", cach
     force = check_bool(force, "force", owner)
     if cache_dir is not None:
         check_out_dir(cache_dir, "cache_dir", owner)
-    models.check_loaded(loaded, model, dtype, owner)
+    models.check_placement(model, device, device_map, quantization, owner)
+    models.check_loaded(loaded, model, dtype, owner, quantization)
     from empirical import features
 
     dtype = models.resolve_dtype(dtype, device if loaded is None else loaded.device, owner)  # 'auto' -> the one used
     key = {"model": model, "texts": runio.digest(texts, length=16), "n": len(texts),
            "max_length": max_length, "dtype": dtype, "version": BPB_VERSION}
+    if quantization is not None:  # keyed only when set: entries of full-precision models keep their keys
+        key["quantization"] = quantization
     root = Path(cache_dir) if cache_dir is not None else features.default_cache_dir()
     path = root / re.sub(r"[^A-Za-z0-9_.-]+", "_", model) / f"bpb-{runio.digest(key)}.json"
     if path.is_file() and not force:
@@ -171,6 +176,8 @@ def cached(model, texts, *, max_length=512, device="auto", dtype="float32", cach
         except (ValueError, OSError) as e:  # garbage, truncated JSON, bad UTF-8, missing fields
             models.warn_corrupt(path, e, "bits-per-byte entry",
                                 "it is recomputed now (force=True, --force on the command line, recomputes all)")
+    if loaded is None and (device_map is not None or quantization is not None):
+        loaded = models.load(model, device=device, dtype=dtype, device_map=device_map, quantization=quantization)
     rows = token_bits(loaded or model, texts, max_length=max_length, device=device, dtype=dtype)
     bits, nbytes, tokens = (sum(r[i] for r in rows) for i in range(3))
     record = {"bits_per_byte": bits / nbytes, "bits": bits, "bytes": nbytes, "tokens": tokens, "key": key}

@@ -105,9 +105,10 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_smaller_size(resnet, image
     oom = OOMAbove(2)
     monkeypatch.setattr(features, "_vision_batch", oom)
     report = {}
-    with pytest.warns(features.BatchSizeReduced, match=r"resnet18_random ran out of memory on cpu at batch size 7; "
-                                                        r"retrying at 4"):
+    with pytest.warns(features.BatchSizeReduced) as caught:
         got = features.extract(resnet, images, batch_size=8, report=report)
+    assert [str(w.message) for w in caught] == [
+        f"resnet18_random ran out of memory on cpu at batch size {a}; retrying at {b}." for a, b in ((7, 4), (4, 2))]
     assert oom.sizes == [7, 4, 2, 2, 2, 1]  # batch size 8 (7 left) -> 4 -> 2, then 2s: never back up
     assert report == {"batch_size": 2, "oom_retries": 2}
     assert all(torch.equal(a, b) for a, b in zip(got, reference))  # the same batches as batch_size=2
@@ -259,6 +260,29 @@ def test_results_json_records_each_models_extraction(tmp_path):
     assert set(saved) == {"vit_tiny_random", "minilm_l6"} == set(res["extraction"])
     for rec in saved.values():
         assert REQUIRED <= set(rec) and rec["clamp"] == {"cached": None, "q": 0.95} and rec["dtype"] == "float32"
+
+
+def test_experiments_with_language_models_place_them_as_bank_and_score_do(tmp_path):
+    """cross_modal, caption_density and sample_size take device_map and quantization for their language models:
+    spread through accelerate (on the CPU here), the same features and bits-per-byte as on one device."""
+    from platonic_core import experiment
+
+    tiny = dict(vision_models=["vit_tiny_random"], language_models=["smollm2_135m"], n_samples=12, k=3, n_perm=2,
+                n_boot=0, device="auto", corpus_articles=1, corpus_chars=200)
+    one = experiment.run("cross_modal", tmp_path / "one", quiet=True, cache_dir=str(tmp_path / "c1"), **tiny)
+    spread = experiment.run("cross_modal", tmp_path / "spread", quiet=True, cache_dir=str(tmp_path / "c2"),
+                            device_map="auto", **tiny)
+    assert spread["extraction"]["smollm2_135m"]["device_map"] == "auto"
+    assert spread["extraction"]["vit_tiny_random"]["device_map"] is None  # vision models stay on their device
+    assert one["extraction"]["smollm2_135m"]["device_map"] is None
+    assert spread["bits_per_byte"]["smollm2_135m"] == pytest.approx(one["bits_per_byte"]["smollm2_135m"], rel=1e-5)
+    layer_scores = [r["pairs"]["mutual_knn"][0][0]["layer_scores"] for r in (one, spread)]
+    assert np.asarray(layer_scores[1]) == pytest.approx(np.asarray(layer_scores[0]))
+    for name in ("cross_modal", "caption_density", "sample_size"):
+        with pytest.raises(ValueError, match=f"'device' parameter of {name} must be 'auto' when a device_map"):
+            experiment.resolve(name, {"device": "cpu", "device_map": "auto"})
+        with pytest.raises(ValueError, match=f"'quantization' parameter of {name} must be one of"):
+            experiment.resolve(name, {"quantization": "8bit"})
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
 """Bits-per-byte against a direct computation from the logits, window handling, the cache, and the corpus."""
+import dataclasses
 import math
 
 import pytest
@@ -79,6 +80,26 @@ def test_bpb_cache_hit_skips_the_model(smol, tmp_path, monkeypatch):
     assert bpb.cached("smollm2_135m", [FIXED], cache_dir=tmp_path) == first
     with pytest.raises(AssertionError, match="recomputed"):
         bpb.cached("smollm2_135m", [FIXED], cache_dir=tmp_path, force=True)
+
+
+def test_bpb_cache_places_big_models_and_keys_their_quantization(smol, tmp_path, monkeypatch):
+    plain = bpb.cached("smollm2_135m", [FIXED], cache_dir=tmp_path / "a", loaded=smol)
+    spread = bpb.cached("smollm2_135m", [FIXED], cache_dir=tmp_path / "b", device_map="auto")  # accelerate (CPU here)
+    assert spread["bits_per_byte"] == pytest.approx(plain["bits_per_byte"], rel=1e-5)
+    assert spread["key"] == plain["key"]  # where a model runs is not part of the key
+    with pytest.raises(ValueError, match="'quantization' parameter of bpb.cached"):
+        bpb.cached("smollm2_135m", [FIXED], cache_dir=tmp_path / "a", quantization="8bit")
+
+    # 4 bits needs CUDA: stand in a loader that returns the model marked as quantized
+    loads = []
+    monkeypatch.setattr(models, "check_placement", lambda *a, **k: (None, None))
+    monkeypatch.setattr(models, "load", lambda *a, **k: loads.append(k) or
+                        dataclasses.replace(smol, info={**smol.info, "quantization": "4bit"}))
+    four = bpb.cached("smollm2_135m", [FIXED], cache_dir=tmp_path / "a", quantization="4bit")
+    assert loads == [{"device": "auto", "dtype": "float32", "device_map": None, "quantization": "4bit"}]
+    assert four["key"] == {**plain["key"], "quantization": "4bit"}  # not answered by the full-precision entry
+    assert bpb.cached("smollm2_135m", [FIXED], cache_dir=tmp_path / "a", quantization="4bit") == four
+    assert bpb.cached("smollm2_135m", [FIXED], cache_dir=tmp_path / "a") == plain and len(loads) == 1
 
 
 def test_enwiki_corpus_is_plain_english():

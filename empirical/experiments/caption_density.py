@@ -29,11 +29,13 @@ DEFAULTS = {
     "alpha": 0.05,               # level of the calibration threshold
     "n_boot": 0,                 # bootstrap replicates of each best pair's score (0: no interval)
     "device": "auto",            # auto: the GPU when present
-    "dtype": "float32",          # model weights: float32, bfloat16 or float16
-    "batch_size": 16,
+    "dtype": "float32",          # model weights: float32, bfloat16 or float16 (auto: bfloat16 on GPUs with it)
+    "device_map": None,          # accelerate placement of big language models: auto, balanced, sequential
+    "quantization": None,        # 4bit: bitsandbytes NF4 weights (language models, CUDA)
+    "batch_size": 16,            # halved automatically on out-of-memory
     "cache_dir": None,           # feature cache (None: $PLATONIC_CACHE/features or ~/.cache/platonic/features)
 }
-TYPES = {"n_samples": int, "cache_dir": str}
+TYPES = {"n_samples": int, "device_map": str, "quantization": str, "cache_dir": str}
 DATASETS = ("openclipart", "tuxpaint")
 
 
@@ -49,7 +51,7 @@ def check(cfg: dict) -> None:
     if cfg["n_samples"] is not None:
         check_k(cfg["k"], checks.check_int(cfg["n_samples"], "n_samples", "caption_density", 4), "caption_density")
     check_calibration(cfg, "caption_density")
-    check_extraction(cfg, "caption_density")
+    check_extraction(cfg, "caption_density", cfg["vision_models"] + cfg["language_models"])
 
 
 def density_datasets(which: str, n_samples, seed: int, min_words: int = 5):

@@ -39,11 +39,13 @@ DEFAULTS = {
     "corpus_chars": 4000,        # ... of at most this many characters each
     "bpb_max_length": 512,       # context window of bits-per-byte
     "device": "auto",            # auto: the GPU when present
-    "dtype": "float32",          # model weights: float32, bfloat16 or float16
-    "batch_size": 16,
+    "dtype": "float32",          # model weights: float32, bfloat16 or float16 (auto: bfloat16 on GPUs with it)
+    "device_map": None,          # accelerate placement of big language models: auto, balanced, sequential
+    "quantization": None,        # 4bit: bitsandbytes NF4 weights (language models, CUDA)
+    "batch_size": 16,            # halved automatically on out-of-memory
     "cache_dir": None,           # feature cache (None: $PLATONIC_CACHE/features or ~/.cache/platonic/features)
 }
-TYPES = {"n_samples": int, "cache_dir": str}
+TYPES = {"n_samples": int, "device_map": str, "quantization": str, "cache_dir": str}
 
 
 def check(cfg: dict) -> None:
@@ -59,7 +61,7 @@ def check(cfg: dict) -> None:
     check_calibration(cfg, "cross_modal")
     for key, low in (("corpus_articles", 1), ("corpus_chars", 1), ("bpb_max_length", 2)):
         checks.check_int(cfg[key], key, "cross_modal", low)
-    check_extraction(cfg, "cross_modal")
+    check_extraction(cfg, "cross_modal", cfg["vision_models"] + cfg["language_models"])
 
 
 def run(cfg: dict, out: Path):
@@ -75,7 +77,7 @@ def run(cfg: dict, out: Path):
     feats = {name: cached(name, ds, cfg, records) for name in progress(vision + language, desc="features")}
 
     texts = corpus.enwiki(max_articles=cfg["corpus_articles"], max_chars=cfg["corpus_chars"])
-    run_kw = {k: cfg[k] for k in ("device", "dtype", "cache_dir")}
+    run_kw = {k: cfg[k] for k in ("device", "dtype", "cache_dir", "device_map", "quantization")}
     bits, bits_captions = {}, {}
     for name in language:
         if models.is_causal(name):

@@ -33,10 +33,12 @@ DEFAULTS = {
     "q": 0.95,                   # clamp quantile of the layer pipeline
     "device": "auto",            # auto: the GPU when present
     "dtype": "auto",             # auto: bfloat16 on GPUs that support it, else float32
-    "batch_size": 16,
+    "device_map": None,          # accelerate placement of big language models: auto, balanced, sequential
+    "quantization": None,        # 4bit: bitsandbytes NF4 weights (language models, CUDA)
+    "batch_size": 16,            # halved automatically on out-of-memory
     "cache_dir": None,           # feature cache (None: $PLATONIC_CACHE/features or ~/.cache/platonic/features)
 }
-TYPES = {"n_samples": int, "cache_dir": str}
+TYPES = {"n_samples": int, "device_map": str, "quantization": str, "cache_dir": str}
 
 
 def parse_pairs(pairs, owner: str = "sample_size") -> list[tuple[str, str]]:
@@ -60,7 +62,7 @@ def check(cfg: dict) -> None:
     import alignment
     from empirical import data
 
-    parse_pairs(cfg["pairs"])
+    pairs = parse_pairs(cfg["pairs"])
     data.check_spec(cfg["dataset"], "sample_size", "dataset")
     k = checks.check_int(cfg["k"], "k", "sample_size", 1)
     sizes = checks.check_ints(cfg["sizes"], "sizes", "sample_size", k + 1) if cfg["sizes"] else []
@@ -75,7 +77,7 @@ def check(cfg: dict) -> None:
     checks.check_choice(cfg["metric"], "metric", "sample_size", alignment.METRICS)
     checks.check_int(cfg["n_perm"], "n_perm", "sample_size", 1)
     checks.check_real(cfg["q"], "q", "sample_size", 0, 1, low_open=True)
-    check_extraction(cfg, "sample_size")
+    check_extraction(cfg, "sample_size", sorted({m for pair in pairs for m in pair}))
 
 
 def subsets(n_total: int, sizes: list[int], draws: int, seed: int, full: bool) -> list[tuple[int, int, np.ndarray]]:
