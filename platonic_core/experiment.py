@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None, kind: str = "simulation") -> int:
                 overrides[key] = getattr(args, key)
         out = checks.check_out_dir(args.out or Path("runs") / name, "out", name)
         resolve(name, overrides, kind)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as err:  # ImportError: a missing optional library
         p.error(str(err))
     run(name, out, quiet=args.quiet, kind=kind, **overrides)
     return 0

@@ -181,6 +181,21 @@ def test_user_errors_exit_2_with_one_line(kind, argv, message, tmp_path, capsys,
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_missing_optional_library_is_a_user_error(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else
+                        find_spec(name, *a))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["cross_modal", "--set", "quantization=4bit"], kind="empirical")
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1, err
+    assert "The 'quantization' parameter of cross_modal must name a quantization whose library is installed" in err
+    assert "pip install bitsandbytes" in err and not (tmp_path / "runs").exists()
+
+
 def test_a_user_error_is_one_line_without_traceback_from_the_shell(tmp_path):
     for module in ("worlds.run", "learners"):
         out = subprocess.run([sys.executable, "-m", module, "--set", "no_such=1"], capture_output=True, text=True,
