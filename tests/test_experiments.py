@@ -167,6 +167,11 @@ CLI_ERRORS = [
     ("empirical", ["cross_modal", "--set", "device=nosuch"], "The 'device' parameter of cross_modal"),
     ("empirical", ["cross_modal", "--set", "dtype=float8"], "The 'dtype' parameter of cross_modal"),
     ("empirical", ["cross_modal", "--set", "bpb_max_length=0"], "The 'bpb_max_length' parameter of cross_modal"),
+    # sizes that would exhaust memory while checking (found by fuzzing every setting)
+    ("simulation", ["capacity", "--set", "seeds=1000000000000"],
+     "The 'seeds' parameter of capacity must be in [2, 1000]. Got 1000000000000"),
+    ("simulation", ["multitask", "--set", "factors=1000000000000"],
+     "The 'factors' parameter of multitask must give at most 1024 states (factor_states^factors = 4^1000000000000)"),
 ]
 
 

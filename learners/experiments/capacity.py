@@ -25,7 +25,7 @@ DEFAULTS = {
     "window": 16,
     "loss": "infonce",
     "dims": [1, 2, 4, 8, 16, 32, 64],
-    "seeds": 2,                  # independently seeded learners per dim
+    "seeds": 2,                  # independently seeded learners per dim (2 to 1000)
     "batch_size": 512,
     "steps": 800,                # x --scale
     "lr": 0.01,
@@ -48,7 +48,8 @@ def check(cfg: dict):
     world = check_world(cfg, "capacity")
     checks.check_choice(cfg["loss"], "loss", "capacity", LOSSES)
     checks.check_ints(cfg["dims"], "dims", "capacity", 1)
-    checks.check_int(cfg["seeds"], "seeds", "capacity", 2)  # alignment between seeds needs two
+    # alignment between seeds needs two; the plan of every fit is built (and checked) up front
+    checks.check_int(cfg["seeds"], "seeds", "capacity", 2, 1000)
     check_fits(_plan(cfg, world))
     return world
 

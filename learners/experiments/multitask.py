@@ -43,8 +43,8 @@ def check(cfg: dict):
     checks.check_choice(cfg["factor_world"], "factor_world", name, FACTOR_WORLDS)
     m = checks.check_int(cfg["factor_states"], "factor_states", name, 3 if cfg["factor_world"] == "ring" else 2)
     t = checks.check_int(cfg["factors"], "factors", name, 1)
-    if m ** t > 1024:
-        checks.fail(checks.param("factors", name), f"give at most 1024 states (factor_states^factors = {m ** t})", t)
+    if t > 10 or m ** t > 1024:  # m >= 2: more than 10 factors are more than 1024 states (and m ** t is huge)
+        checks.fail(checks.param("factors", name), f"give at most 1024 states (factor_states^factors = {m}^{t})", t)
     checks.check_int(cfg["window"], "window", name, 1)
     checks.check_int(cfg["dim"], "dim", name, 1, m ** t - 1, hint=f"[1, N-1] with N={m ** t} states")
     checks.check_int(cfg["seeds"], "seeds", name, 2)
