@@ -278,11 +278,22 @@ def test_experiments_with_language_models_place_them_as_bank_and_score_do(tmp_pa
     assert spread["bits_per_byte"]["smollm2_135m"] == pytest.approx(one["bits_per_byte"]["smollm2_135m"], rel=1e-5)
     layer_scores = [r["pairs"]["mutual_knn"][0][0]["layer_scores"] for r in (one, spread)]
     assert np.asarray(layer_scores[1]) == pytest.approx(np.asarray(layer_scores[0]))
-    for name in ("cross_modal", "caption_density", "sample_size"):
+    for name in ("cross_modal", "caption_density", "sample_size", "colour"):
         with pytest.raises(ValueError, match=f"'device' parameter of {name} must be 'auto' when a device_map"):
             experiment.resolve(name, {"device": "cpu", "device_map": "auto"})
         with pytest.raises(ValueError, match=f"'quantization' parameter of {name} must be one of"):
             experiment.resolve(name, {"quantization": "8bit"})
+
+
+def test_colour_word_embeddings_of_a_placed_model_are_those_of_one_device():
+    from empirical.experiments import colour
+
+    cfg = {**colour.DEFAULTS, "device": "auto", "dtype": "float32", "batch_size": 4}
+    records = {}
+    one = colour.word_embeddings("minilm_l6", ["red", "green", "blue"], cfg, records)
+    spread = colour.word_embeddings("minilm_l6", ["red", "green", "blue"], {**cfg, "device_map": "auto"}, records)
+    assert len(one) == len(spread) and all(np.allclose(a, b, atol=1e-6) for a, b in zip(one, spread))
+    assert records["minilm_l6"]["device_map"] == "auto" and records["minilm_l6"]["quantization"] is None
 
 
 @pytest.mark.slow
@@ -292,6 +303,8 @@ def test_every_empirical_experiment_records_extraction(tmp_path):
 
     for name in experiment.names("empirical"):
         settings = dict(TINY[name])
+        if name == "colour":  # its tiny configuration measures pixels only
+            settings["language_models"] = ["minilm_l6"]
         if "cache_dir" in experiment.get(name).defaults:
             settings["cache_dir"] = str(tmp_path / "cache")
         res = experiment.run(name, tmp_path / name, quiet=True, **settings)

@@ -91,12 +91,13 @@ def extract_record(name: str, feats, cfg: dict, pooling: str = "auto", max_lengt
     """What results.json records of features computed by features.extract (no cache, no clamp)."""
     from empirical import models
 
-    return {"model": name, "dtype": models.resolve_dtype(cfg["dtype"], cfg["device"]), "quantization": None,
+    device_map, quantization = models.placement_for(name, cfg.get("device_map"), cfg.get("quantization"))
+    return {"model": name, "dtype": models.resolve_dtype(cfg["dtype"], cfg["device"]), "quantization": quantization,
             "batch_size": cfg["batch_size"], "effective_batch_size": (report or {}).get("batch_size",
                                                                                          cfg["batch_size"]),
             "pooling": pooling, "max_length": max_length if models.modality(name) == "language" else None,
             "layers": None, "n_layers": len(feats), "widths": [int(f.shape[1]) for f in feats],
-            "clamp": {"cached": None, "q": None}, "device_map": None}
+            "clamp": {"cached": None, "q": None}, "device_map": device_map}
 
 
 def dataset(cfg: dict, spec_key: str = "dataset"):

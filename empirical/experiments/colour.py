@@ -29,10 +29,12 @@ DEFAULTS = {
     "n_starts": 16,              # MDS restarts
     "n_perm": 1000,              # permutations of the baseline (the fits are cheap)
     "device": "auto",            # auto: the GPU when present
-    "dtype": "float32",          # model weights: float32, bfloat16 or float16
-    "batch_size": 16,
+    "dtype": "float32",          # model weights: float32, bfloat16 or float16 (auto: bfloat16 on GPUs with it)
+    "device_map": None,          # accelerate placement of big language models: auto, balanced, sequential
+    "quantization": None,        # 4bit: bitsandbytes NF4 weights (CUDA)
+    "batch_size": 16,            # halved automatically on out-of-memory
 }
-TYPES = {"max_photos": int}
+TYPES = {"max_photos": int, "device_map": str, "quantization": str}
 SOURCES = ("tuxpaint", "foolbox", "skimage")
 
 
@@ -51,7 +53,7 @@ def check(cfg: dict) -> None:
     checks.check_int(cfg["n_perm"], "n_perm", "colour", 1)
     if cfg["words"]:
         colour_stats.colour_words(cfg["words"])  # unknown names are named
-    check_extraction(cfg, "colour")
+    check_extraction(cfg, "colour", cfg["language_models"])
 
 
 def photo_paths(sources, max_photos=None, seed: int = 0) -> list[Path]:
@@ -105,7 +107,8 @@ def word_embeddings(model_name, words, cfg, records=None) -> list[np.ndarray]:
     sentences = [t.format(w) for w in words for t in colour.TEMPLATES]
     rep = {}
     layers = features.extract(model_name, sentences, batch_size=cfg["batch_size"], device=cfg["device"],
-                              dtype=cfg["dtype"], report=rep)
+                              dtype=cfg["dtype"], device_map=cfg["device_map"], quantization=cfg["quantization"],
+                              report=rep)
     if records is not None:
         records[model_name] = extract_record(model_name, layers, cfg, "mean", report=rep)
     out = []
