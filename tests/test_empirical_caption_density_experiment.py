@@ -54,5 +54,8 @@ def test_caption_density_full_run(tmp_path):
         d = res["datasets"][which]
         assert d["n_samples"] > 300
         for lv in d["levels"]:
-            assert len(lv["scores"]) == 3 and len(lv["scores"][0]) == 4
-            assert lv["min"] > d["chance"]  # every pair above the k-NN chance level at every density
+            assert len(lv["pairs"]) == 3 and len(lv["pairs"][0]) == 4
+            assert lv["min"] > d["chance"]  # every pair's raw score above the k-NN chance level at every density
+            assert 0 <= lv["calibrated"]["mean"] < lv["mean"]  # the null's threshold lies above chance
+        first, last = d["levels"][0], d["levels"][-1]
+        assert last["mean"] > first["mean"] and last["calibrated"]["mean"] > first["calibrated"]["mean"]
