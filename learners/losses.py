@@ -15,6 +15,15 @@ import torch.nn.functional as F
 from platonic_core.checks import check_bool, check_positive, check_prob
 
 
+def _shifted(pos: torch.Tensor, neg: torch.Tensor, bias: torch.Tensor | None, owner: str):
+    """pos and neg with an optional scalar bias added to every logit."""
+    if bias is None:
+        return pos, neg
+    if bias.numel() != 1:
+        raise ValueError(f"The 'bias' parameter of {owner} must be a scalar. Got shape {tuple(bias.shape)}.")
+    return pos + bias, neg + bias
+
+
 def binary_nce(pos: torch.Tensor, neg: torch.Tensor, p_pos: float = 0.5, bias: torch.Tensor | None = None):
     """Binary NCE: -p E_pos[log sigmoid(g)] - (1 - p) E_neg[log sigmoid(-g)].
 
@@ -26,10 +35,7 @@ def binary_nce(pos: torch.Tensor, neg: torch.Tensor, p_pos: float = 0.5, bias: t
     if pos.numel() == 0 or neg.numel() == 0:
         raise ValueError(f"The 'pos' and 'neg' parameters of binary_nce must be non-empty. "
                          f"Got shapes {tuple(pos.shape)} and {tuple(neg.shape)}.")
-    if bias is not None:
-        if bias.numel() != 1:
-            raise ValueError(f"The 'bias' parameter of binary_nce must be a scalar. Got shape {tuple(bias.shape)}.")
-        pos, neg = pos + bias, neg + bias
+    pos, neg = _shifted(pos, neg, bias, "binary_nce")
     return -p * F.logsigmoid(pos).mean() - (1 - p) * F.logsigmoid(-neg).mean()
 
 
@@ -67,10 +73,7 @@ def skipgram(pos: torch.Tensor, neg: torch.Tensor, bias: torch.Tensor | None = N
     if pos.ndim != 1 or neg.ndim != 2 or neg.shape[0] != pos.shape[0] or neg.shape[1] < 1 or pos.numel() == 0:
         raise ValueError(f"The 'pos' and 'neg' parameters of skipgram must be (B,) and (B, K) with B, K >= 1. "
                          f"Got shapes {tuple(pos.shape)} and {tuple(neg.shape)}.")
-    if bias is not None:
-        if bias.numel() != 1:
-            raise ValueError(f"The 'bias' parameter of skipgram must be a scalar. Got shape {tuple(bias.shape)}.")
-        pos, neg = pos + bias, neg + bias
+    pos, neg = _shifted(pos, neg, bias, "skipgram")
     return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(dim=1)).mean()
 
 
