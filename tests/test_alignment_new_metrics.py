@@ -8,6 +8,7 @@ import scipy.linalg
 import scipy.stats
 import torch
 from support import raises, related
+from test_alignment_metrics import ref_cosine, ref_knn
 
 import alignment as al
 
@@ -191,20 +192,10 @@ def test_pwcca_invariances_and_range():
 
 # ---- jaccard_knn: per-sample sets ----
 
-def ref_knn(S, k):
-    n = len(S)
-    return [sorted((j for j in range(n) if j != i), key=lambda j: (-S[i][j], j))[:k] for i in range(n)]
-
-
-def cosine(X):
-    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
-    return Xn @ Xn.T
-
-
 @pytest.mark.parametrize("seed,n,k", [(0, 20, 1), (1, 40, 6), (2, 33, 32)])
 def test_jaccard_knn_matches_per_sample_sets(seed, n, k):
     A, B = related(seed, n, 5, 4, shared=2)
-    na, nb = ref_knn(cosine(A), k), ref_knn(cosine(B), k)
+    na, nb = ref_knn(ref_cosine(A), k), ref_knn(ref_cosine(B), k)
     want = np.mean([len(set(a) & set(b)) / len(set(a) | set(b)) for a, b in zip(na, nb)])
     assert al.jaccard_knn(A, B, k=k, dtype=F64) == pytest.approx(want, abs=1e-15)
     m = al.mutual_knn(A, B, k=k, dtype=F64)

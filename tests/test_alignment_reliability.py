@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from support import raises
-from test_alignment_metrics import ref_cknna
+from test_alignment_metrics import ref_cknna, ref_cosine
 
 import alignment as al
 
@@ -23,11 +23,6 @@ KW = {"svcca": {"cca_dim": 5}}
 # with float64 to 3e-6 on these inputs); in float64 to rounding.
 SCALES = {"float32": range(-30, 31), "float64": [*range(-30, 31), -300, -200, -100, 100, 200, 300]}
 TOL = {"float32": 1e-5, "float64": 1e-13}
-
-
-def cosine(X):
-    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
-    return Xn @ Xn.T
 
 
 # ---- 1, 2: any magnitude scores as unscaled ----
@@ -69,7 +64,7 @@ def test_every_metric_is_invariant_to_the_scale_of_its_inputs(name, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", al.KERNEL_METRICS)
 def test_every_kernel_metric_is_invariant_to_the_scale_of_its_kernels(name, dtype):
-    K, L = (cosine(P), cosine(Q)) if name in KNN else (P @ P.T, Q @ Q.T)
+    K, L = (ref_cosine(P), ref_cosine(Q)) if name in KNN else (P @ P.T, Q @ Q.T)
     want = al.measure_kernels(name, K, L, dtype=dtype)
     for k in SCALES[dtype]:
         assert al.measure_kernels(name, K * 10.0 ** k, L * 10.0 ** -k, dtype=dtype) == pytest.approx(
@@ -198,7 +193,7 @@ def test_neighbour_metrics_refuse_constant_features(name):
 def test_similarity_rows_that_each_hold_one_value_are_pure_tie_breaks():
     S = np.repeat(RS.randn(20, 1), 20, axis=1)  # row i: the same similarity to every j, a different one per row
     raises(ValueError, f"The 'K' parameter of mutual_knn {TIES}every row constant off the diagonal instead.",
-           al.measure_kernels, "mutual_knn", S, cosine(Q[:20]), k=3)
+           al.measure_kernels, "mutual_knn", S, ref_cosine(Q[:20]), k=3)
     S[0, 5] += 1  # one informative row is enough
     assert al.measure_kernels("mutual_knn", S, S, k=3) == 1.0
 
