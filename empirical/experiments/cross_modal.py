@@ -120,8 +120,13 @@ def run(cfg: dict, out: Path):
     return results, _summary(results, metric)
 
 
+def _has_null(res: dict, metric: str) -> bool:
+    """Whether the run scored against a permutation null (n_perm > 0), so calibrated scores exist."""
+    return res["pairs"][metric][0][0]["n_perm"] > 0
+
+
 def _summary(res: dict, metric: str) -> str:
-    calibrated_ = res["pairs"][metric][0][0]["p_value"] is not None
+    calibrated_ = _has_null(res, metric)
     what = "calibrated score (raw, p-value)" if calibrated_ else "raw score, no null"
     lines = [f"Cross-modal alignment ({metric}, best layer pair; {res['dataset']}, N={res['n_samples']}, "
              f"k={res['k']}): {what}"]
@@ -145,7 +150,7 @@ def _heatmap(res, metric):
 
     plt = runio.pyplot()
     pairs = res["pairs"][metric]
-    shown = "calibrated_score" if pairs[0][0]["p_value"] is not None else "score"
+    shown = "calibrated_score" if _has_null(res, metric) else "score"
     s = np.array([[c[shown] for c in row] for row in pairs])
     fig, ax = plt.subplots(figsize=(1.8 * s.shape[1] + 3, 0.7 * s.shape[0] + 2))
     im = ax.imshow(s, cmap="viridis", aspect="auto")
@@ -168,7 +173,7 @@ def _scatter(res, metric):
     fig, ax = plt.subplots(figsize=(6, 4.5))
     pairs = res["pairs"][metric]
     shown, low, high = (("calibrated_score", "calibrated_low", "calibrated_high")
-                        if pairs[0][0]["p_value"] is not None else ("score", "ci_low", "ci_high"))
+                        if _has_null(res, metric) else ("score", "ci_low", "ci_high"))
     lms = [lm for lm in res["language_models"] if lm in res["bits_per_byte"]]
     for i, v in enumerate(res["vision_models"]):
         cs = [pairs[i][res["language_models"].index(lm)] for lm in lms]
@@ -193,5 +198,5 @@ def headline(results: dict) -> tuple[str, float]:
     import numpy as np
 
     metric = next(iter(results["pairs"]))
-    key = "calibrated_scores" if results["pairs"][metric][0][0]["p_value"] is not None else "scores"
+    key = "calibrated_scores" if _has_null(results, metric) else "scores"
     return f"mean {key.replace('_', ' ')[:-1]} ({metric})", float(np.mean(results[key][metric]))
