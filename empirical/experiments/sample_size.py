@@ -17,7 +17,7 @@ import numpy as np
 from platonic_core import checks, runio
 from platonic_core.progress import announce, progress
 
-from ._common import cached, check_extraction, check_models, dataset
+from ._common import cached, check_extraction, check_models, dataset, metric_kwargs
 
 DEFAULTS = {
     "pairs": ["efficientnet_lite0|minilm_l6", "efficientnet_lite2|mpnet_base",
@@ -76,7 +76,6 @@ def check(cfg: dict) -> None:
     checks.check_int(cfg["draws"], "draws", "sample_size", 1)
     checks.check_choice(cfg["metric"], "metric", "sample_size", alignment.METRICS)
     checks.check_int(cfg["n_perm"], "n_perm", "sample_size", 1)
-    checks.check_real(cfg["q"], "q", "sample_size", 0, 1, low_open=True)
     check_extraction(cfg, "sample_size", sorted({m for pair in pairs for m in pair}))
 
 
@@ -104,7 +103,7 @@ def run(cfg: dict, out: Path):
     names = list(dict.fromkeys(m for p in pairs for m in p))
     records = {}
     feats = {m: cached(m, ds, cfg, records, q=cfg["q"]) for m in names}
-    kw = alignment.metric_kwargs(cfg["metric"], k=cfg["k"])
+    kw = metric_kwargs(cfg["metric"], cfg)
     plan = subsets(len(ds), sizes, cfg["draws"], cfg["seed"], cfg["full"])
     per_pair = {}
     announce(f"  {len(pairs)} model pairs on {ds.name}: {len(plan)} subsets each, "
