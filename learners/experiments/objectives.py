@@ -207,11 +207,10 @@ def run(cfg: dict, out: Path):
         except ValueError:
             scores["svcca"] = float("nan")
         scores["whitened_cka"] = alignment.cka(white[a], white[b], **f64)
-        off = ~np.eye(N, dtype=bool)
         exact_a = targets[a] if targets[a] is not None else Ka  # the analytic optima (their canonical gauge)
         exact_b = targets[b] if targets[b] is not None else Kb
         pairs.append({"pair": f"{a}/{b}", "relation": relation(exact_a, exact_b, p), "pearson":
-                      float(np.corrcoef(Ka[off], Kb[off])[0, 1]), **scores,
+                      _pearson(Ka, Kb), **scores,
                       "aligned_by": [m for m, v in scores.items() if v >= cfg["aligned_at"]],
                       "not_aligned_by": [m for m, v in scores.items() if not v >= cfg["aligned_at"]]})
 
@@ -262,9 +261,8 @@ def run(cfg: dict, out: Path):
                         row[metric] = alignment.measure(metric, fa, fb, **kw, **f64)
                 except ValueError as err:
                     row[metric], row[f"{metric}_error"] = float("nan"), str(err)
-            off = ~np.eye(N, dtype=bool)
             Ka, Kb = fits[a, ma].state_kernel, fits[b, mb].state_kernel
-            row["pearson"] = float(np.corrcoef(Ka[off], Kb[off])[0, 1])
+            row["pearson"] = _pearson(Ka, Kb)
             row["whitened_cka"] = alignment.cka(white[a, ma], white[b, mb], **f64)
             matrix.append(row)
 
@@ -330,6 +328,7 @@ def _finding(exact, pairs, by_relation, learned, cfg) -> str:
 
 
 def _pearson(a, b) -> float:
+    """Pearson correlation of the off-diagonal entries of two N x N kernels."""
     off = ~np.eye(len(a), dtype=bool)
     return float(np.corrcoef(a[off], b[off])[0, 1])
 
