@@ -11,4 +11,4 @@ def _argv(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(_argv(sys.argv[1:]), kind="simulation"))
+    sys.exit(main(_argv(sys.argv[1:]), kind="simulation", prog="python -m learners"))

@@ -220,8 +220,9 @@ def _setting(text: str):
     return key.strip(), value
 
 
-def parser(kind: str) -> argparse.ArgumentParser:
-    package, command = KINDS[kind]
+def parser(kind: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """The command line of one kind of experiment; `prog` names a front end other than the kind's own."""
+    command = prog or KINDS[kind][1]
     listing = "\n".join(f"  {n:<18} {registry()[n].description}" for n in names(kind))
     p = _Parser(prog=command, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False,
                 description=f"Run one {kind} experiment; write runs/NAME/results.json and its figures.",
@@ -255,11 +256,11 @@ def describe(name: str) -> str:
             f"Run options (also --seed, --fresh, --threads):\n{run_opts}\n")
 
 
-def main(argv: list[str] | None = None, kind: str = "simulation") -> int:
+def main(argv: list[str] | None = None, kind: str = "simulation", prog: str | None = None) -> int:
     """The command line of one kind of experiment. User errors exit with status 2 and one line, before any
     work starts."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    p = parser(kind)
+    p = parser(kind, prog)
     args = p.parse_args(argv)
     name = args.name or args.experiment
     if args.name and args.experiment and args.name != args.experiment:

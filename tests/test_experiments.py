@@ -207,3 +207,4 @@ def test_a_user_error_is_one_line_without_traceback_from_the_shell(tmp_path):
                              cwd=tmp_path)
         assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1, out.stderr
         assert "Traceback" not in out.stderr and "'no_such'" in out.stderr
+        assert out.stderr.startswith(f"python -m {module}: error: ")  # the command the user typed
