@@ -18,7 +18,7 @@ run: setup
 	$(PY) -m worlds.run
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile --durations=20
 
 test-all: setup
 	$(PY) -m pytest -m ""

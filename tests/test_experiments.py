@@ -175,7 +175,7 @@ CLI_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("kind, argv, message", CLI_ERRORS, ids=[" ".join(map(str, c[1])) for c in CLI_ERRORS])
+@pytest.mark.parametrize("kind, argv, message", CLI_ERRORS, ids=[" ".join(getattr(a, "__name__", a) for a in c[1]) for c in CLI_ERRORS])
 def test_user_errors_exit_2_with_one_line(kind, argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a run that wrongly started would write runs/ here
     argv = [a(tmp_path) if callable(a) else a for a in argv]
