@@ -33,8 +33,11 @@ import numpy as np
 import pytorch_lightning as pl
 import scipy.sparse as sp
 import torch
+from pytorch_lightning.accelerators import Accelerator, CPUAccelerator
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.strategies import Strategy
+from pytorch_lightning.trainer.connectors.accelerator_connector import _AcceleratorConnector  # pl.Trainer's parser
 
 from platonic_core.checks import (
     check_bool,
@@ -74,6 +77,7 @@ RESUME_FREE = ("resume", "verbose", "progress_bar", "tensorboard", "accelerator"
 _TRAINER_FIXED = ("accelerator", "strategy", "devices", "num_nodes", "precision", "logger", "callbacks", "max_epochs",
                   "max_steps", "log_every_n_steps", "enable_progress_bar", "enable_model_summary",
                   "num_sanity_val_steps", "limit_val_batches", "use_distributed_sampler", "default_root_dir")
+_HARDWARE = ("accelerator", "strategy", "precision", "devices", "num_nodes")  # checked by Lightning's parser
 _TRAINER_ARGS = tuple(p for p in inspect.signature(pl.Trainer.__init__).parameters if p != "self")
 
 # What fit writes in a run dir (removed when it starts afresh there; nothing else is touched).
@@ -211,6 +215,7 @@ class FitConfig:
         for name in tk:
             _check_trainer_arg(name)
         put("trainer_kw", dict(tk))
+        _check_hardware(self)
 
     def __hash__(self):
         return hash(json.dumps(_plain(self.resolved()), sort_keys=True))
@@ -229,6 +234,54 @@ class FitConfig:
         objective_kw counts only when not empty (so the keys of runs made before it existed still match)."""
         return {k: v for k, v in _plain(self.resolved()).items()
                 if k not in RESUME_FREE and not (k == "objective_kw" and not v)}
+
+
+def _check_hardware(cfg: FitConfig) -> None:
+    """accelerator, strategy, precision, devices and num_nodes as pl.Trainer will parse them on this machine, through
+    Lightning's own parser (about a millisecond; no CUDA initialisation, no global state changed), so that a bad value,
+    or one this machine cannot run (a GPU option without a GPU), fails when the config is built and names the option
+    at fault: the first whose default makes the parser accept the rest or refuse them for another reason. A Strategy
+    or Accelerator object is left to pl.Trainer (the parser would configure the caller's object)."""
+    if isinstance(cfg.accelerator, Accelerator) or isinstance(cfg.strategy, Strategy):
+        return
+    if isinstance(cfg.devices, bool) or not (
+            isinstance(cfg.devices, (int, str)) or isinstance(cfg.devices, (list, tuple))
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in cfg.devices)):
+        fail(param("devices", OWNER), "be an int, 'auto', a string such as '0,1' or a list of GPU indices",
+             f"{cfg.devices!r} ({type(cfg.devices).__name__})", TypeError)
+    given = {k: getattr(cfg, k) for k in _HARDWARE}
+    gpus = torch.cuda.device_count()
+    here = f"this machine has {gpus or 'no'} CUDA GPU{'' if gpus == 1 else 's'}"
+    parsed, reason = _parse_hardware(given)
+    if parsed is None:
+        default = {f.name: f.default for f in fields(FitConfig)}
+        culprit = next((k for k in _HARDWARE if given[k] != default[k]
+                        and _parse_hardware({**given, k: default[k]})[1] != reason), None)
+        rest = ", ".join(f"{k}={v!r}" for k, v in given.items() if k != culprit)
+        if culprit is None:
+            fail(f"Trainer options of {OWNER}", f"go together on this machine ({here}; pl.Trainer: {reason})", rest)
+        fail(param(culprit, OWNER), f"be a value pl.Trainer accepts on this machine with {rest} ({here}; "
+             f"pl.Trainer: {reason})", repr(given[culprit]))
+    if str(cfg.precision) in ("16-mixed", "16") and isinstance(parsed.accelerator, CPUAccelerator):
+        # Lightning would train in bf16-mixed instead, with a warning: not what was asked for
+        fail(param("precision", OWNER), f"be 'bf16-mixed', '32-true' or '64-true' on the CPU (fp16 mixed precision "
+             f"needs a CUDA GPU; {here})", repr(cfg.precision))
+    _check_split(cfg.batch_size, cfg.num_nodes * len(getattr(parsed.strategy, "parallel_devices", None) or [0]))
+
+
+def _parse_hardware(options: dict):
+    """(Lightning's parse of the hardware options, None) or (None, its one-line reason for refusing them)."""
+    try:
+        with _quiet(False), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _AcceleratorConnector(use_distributed_sampler=False, **options), None
+    except Exception as err:  # noqa: BLE001  (Lightning raises ValueError, TypeError, MisconfigurationException...)
+        return None, " ".join(str(err).split())[:400] or type(err).__name__
+
+
+def _check_split(batch_size: int, world_size: int) -> None:
+    if batch_size % world_size:
+        fail(param("batch_size", OWNER), f"be divisible by the number of processes ({world_size})", batch_size)
 
 
 def _check_trainer_arg(name):
@@ -448,9 +501,7 @@ def fit(world: MarkovWorld, observation: Observation, loss: str | None = None, d
                                  f"devices={cfg.devices!r}, strategy={cfg.strategy!r}, num_nodes={cfg.num_nodes}, "
                                  f"precision={cfg.precision!r}, trainer_kw={cfg.trainer_kw!r}) are refused by "
                                  f"pl.Trainer: {err}") from err
-            if cfg.batch_size % trainer.world_size:
-                fail(param("batch_size", OWNER), f"be divisible by the number of processes ({trainer.world_size})",
-                     cfg.batch_size)
+            _check_split(cfg.batch_size, trainer.world_size)  # a Strategy object's world size is known only here
             if root is not None and ckpt is None:
                 _start_afresh(root, {"made_by": MARKER, "resume_key": key, **config})
             trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)

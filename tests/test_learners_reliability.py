@@ -317,7 +317,7 @@ BAD = [
      "pl.Trainer argument (did you mean 'max_steps'?)."),
     ({"trainer_kw": {"logger": False}}, TypeError, "The 'logger' parameter of fit is a pl.Trainer argument that "
      "fit sets itself"),
-    ({"accelerator": "tpu"}, ValueError, "The Trainer options of fit (accelerator='tpu'"),
+    ({"accelerator": "tpu"}, ValueError, "The 'accelerator' parameter of fit must be a value pl.Trainer accepts"),
     ({"devices": 2, "accelerator": "cpu", "strategy": "ddp", "batch_size": 33}, ValueError,
      "The 'batch_size' parameter of fit must be divisible by the number of processes (2). Got 33 instead."),
 ]

@@ -1,0 +1,99 @@
+"""Issue 20, learners side: Trainer options and metric_validity's device checked before any work (one line, exit 2 on
+the command line), a rerun of `fit` into a folder of other settings refused in the command line's terms (--fresh),
+and fit's own torch thread count (default 1) applied during the call and restored after it. Tiny worlds, short runs."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from learners import FitConfig
+from platonic_core.experiment import main, resolve
+
+CLI = ["--set", "world=ring", "--set", "dim=4", "--set", "window=2", "--set", "batch_size=16", "--set", "max_steps=2"]
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """A CPU-only machine, as Lightning and fit see it (both count GPUs through torch.cuda.device_count)."""
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def _cli_error(capsys, argv) -> str:
+    """The one stderr line of a command-line user error (exit status 2)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv, kind="simulation", prog="python -m learners")
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+# ---------------------------------------------------------------- item 6: Trainer options and devices, found early
+
+BAD_HARDWARE = [
+    ({"devices": 0}, ValueError, "The 'devices' parameter of fit must be a value pl.Trainer accepts on this machine "
+     "with accelerator='auto', strategy='auto', precision='32-true', num_nodes=1 (this machine has no CUDA GPUs; "
+     "pl.Trainer: `Trainer(devices=0)` value is not a valid input using cpu accelerator.). Got 0 instead."),
+    ({"devices": True}, TypeError, "The 'devices' parameter of fit must be an int, 'auto', a string such as '0,1' or a "
+     "list of GPU indices. Got True (bool) instead."),
+    ({"devices": [0]}, ValueError, "The 'devices' parameter of fit must be a value pl.Trainer accepts"),
+    ({"strategy": "bogus"}, ValueError, "The 'strategy' parameter of fit must be a value pl.Trainer accepts"),
+    ({"strategy": "fsdp"}, ValueError, "The 'strategy' parameter of fit must be a value pl.Trainer accepts"),
+    ({"precision": "33"}, ValueError, "The 'precision' parameter of fit must be a value pl.Trainer accepts"),
+    ({"precision": "16-mixed"}, ValueError, "The 'precision' parameter of fit must be 'bf16-mixed', '32-true' or "
+     "'64-true' on the CPU (fp16 mixed precision needs a CUDA GPU; this machine has no CUDA GPUs). Got '16-mixed' "
+     "instead."),
+    ({"accelerator": "gpu"}, ValueError, "The 'accelerator' parameter of fit must be a value pl.Trainer accepts"),
+    ({"accelerator": "cuda", "devices": [0]}, ValueError, "The 'accelerator' parameter of fit must be a value "
+     "pl.Trainer accepts on this machine with strategy='auto', precision='32-true', devices=[0], num_nodes=1"),
+    ({"num_nodes": 2, "batch_size": 33}, ValueError,
+     "The 'batch_size' parameter of fit must be divisible by the number of processes (2). Got 33 instead."),
+]
+
+
+@pytest.mark.parametrize("kw,exc,message", BAD_HARDWARE, ids=[repr(k) for k, _, _ in BAD_HARDWARE])
+def test_fitconfig_refuses_what_this_machine_cannot_run_naming_the_option(no_gpu, kw, exc, message):
+    with pytest.raises(exc) as err:
+        FitConfig(**kw)
+    assert str(err.value).startswith(message), str(err.value)
+    assert "\n" not in str(err.value)
+    if isinstance(err.value, ValueError) and "pl.Trainer accepts" in message:
+        assert "this machine has no CUDA GPUs" in str(err.value)
+
+
+def test_fitconfig_accepts_what_lightning_runs_here():
+    for kw in ({"accelerator": "cpu", "devices": 2, "strategy": "ddp"}, {"precision": "bf16-mixed"},
+               {"precision": "64-true"}, {"devices": "auto"}, {"num_nodes": 2}):
+        assert all(getattr(FitConfig(**kw), k) == v for k, v in kw.items())
+
+
+def test_parsing_the_options_changes_no_global_state():
+    flags = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    FitConfig(accelerator="cpu", devices=2, strategy="ddp", precision="bf16-mixed")
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == flags
+
+
+@pytest.mark.parametrize("setting,start", [
+    ("devices=0", "The 'devices' parameter of fit must be a value pl.Trainer accepts"),
+    ("strategy=bogus", "The 'strategy' parameter of fit must be a value pl.Trainer accepts"),
+    ("precision=33", "The 'precision' parameter of fit must be a value pl.Trainer accepts"),
+    ("accelerator=cuda", "The 'accelerator' parameter of fit must be a value pl.Trainer accepts"),
+    ("num_nodes=3", "The 'batch_size' parameter of fit must be divisible by the number of processes (3)."),
+])
+def test_fit_command_refuses_bad_trainer_options_before_any_work(capsys, tmp_path, monkeypatch, no_gpu, setting,
+                                                                  start):
+    monkeypatch.setattr(pl.Trainer, "fit", lambda *a, **k: pytest.fail("Lightning started"))
+    err = _cli_error(capsys, ["fit", *CLI, "--set", setting, "--out", str(tmp_path / "run")])
+    assert err.startswith(f"python -m learners: error: {start}"), err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("device,got", [("cuda", "'cuda'"), ("cuda:1", "'cuda:1'"),
+                                        ("gpu", "'gpu' (not a device name)"), ("meta", "'meta'")])
+def test_metric_validity_refuses_a_device_this_machine_lacks(capsys, tmp_path, no_gpu, device, got):
+    err = _cli_error(capsys, ["metric_validity", "--set", f"device={device}", "--out", str(tmp_path / "run")])
+    assert err.startswith("python -m learners: error: The 'device' parameter of metric_validity must be a torch "
+                          f"device of this machine (cpu; it has no CUDA GPU). Got {got} instead."), err
+    assert not (tmp_path / "run").exists()
+    assert resolve("metric_validity", {"device": "cpu"})["device"] == "cpu"
