@@ -55,6 +55,7 @@ from worlds import MarkovWorld, pmi_kernel
 from worlds.observations import Observation, check_observation
 
 from . import objectives as _obj
+from ._blas import torch_threads
 from ._checks import check_cooccurrence
 from .data import SOURCES, PairDataModule
 from .encoders import ENCODERS, check_encoder_kw, make_encoder
@@ -67,11 +68,11 @@ SEED_MAX = 2 ** 32 - 1  # pl.seed_everything replaces a seed outside [0, 2^32 - 
 # FitConfig fields that do not change what is trained (the weights after each step): a run may resume with other
 # values. eval_every and log_every only change which steps the history and snapshots record (a resume with another
 # value records the rest of the run on the new grid); ckpt_every only when checkpoints are saved; accelerator the
-# hardware (CPU or GPU arithmetic agree to rounding). precision is keyed: it changes the arithmetic of training,
-# and the precision plugin's state in a checkpoint. devices, strategy and num_nodes are keyed: the world size
-# decides which pairs each step sees.
-RESUME_FREE = ("resume", "verbose", "progress_bar", "tensorboard", "accelerator", "ckpt_every", "eval_every",
-               "log_every")
+# hardware (CPU or GPU arithmetic agree to rounding); threads the order of CPU reductions (to rounding). precision is
+# keyed: it changes the arithmetic of training, and the precision plugin's state in a checkpoint. devices, strategy
+# and num_nodes are keyed: the world size decides which pairs each step sees.
+RESUME_FREE = ("resume", "verbose", "progress_bar", "tensorboard", "accelerator", "threads", "ckpt_every",
+               "eval_every", "log_every")
 
 # pl.Trainer arguments that fit sets itself (its own options or fixed choices): not allowed in trainer_kw.
 _TRAINER_FIXED = ("accelerator", "strategy", "devices", "num_nodes", "precision", "logger", "callbacks", "max_epochs",
@@ -110,7 +111,9 @@ class FitConfig:
     max_steps // 10)), then cosine decay to min_lr (0 <= min_lr <= lr) at max_steps; seed; eval_every (None:
     max_steps // 20), log_every, ckpt_every (None: max_steps // 5): steps between history points and checkpoints;
     resume: continue from the run dir's checkpoint; accelerator, devices, strategy, num_nodes, precision and
-    trainer_kw (any other pl.Trainer argument) go to pl.Trainer; verbose: Lightning's progress and info lines;
+    trainer_kw (any other pl.Trainer argument) go to pl.Trainer, checked by Lightning's own parser on this machine
+    when the config is built; threads: torch CPU threads during the call (restored after it; the matrices are small,
+    so more threads mostly spin on busy cores); verbose: Lightning's progress and info lines;
     progress_bar: Lightning's progress bar alone; tensorboard: also log to TensorBoard (run_dir/tensorboard/; needs
     the tensorboard or tensorboardX package, not a dependency of the toolkit);
     objective_kw: the objective's own options (vicreg: sim, std, cov, gamma, eps), keyed only when not empty.
@@ -148,6 +151,7 @@ class FitConfig:
     strategy: object = "auto"
     num_nodes: int = 1
     precision: object = "32-true"
+    threads: int = 1
     verbose: bool = False
     progress_bar: bool = False
     tensorboard: bool = False
@@ -209,6 +213,7 @@ class FitConfig:
             fail(param("tensorboard", o), "be False unless the tensorboard or tensorboardX package is installed "
                  "(pip install tensorboard)", True)
         put("num_nodes", check_int(self.num_nodes, "num_nodes", o, low=1))
+        put("threads", check_int(self.threads, "threads", o, low=1))
         tk = {} if self.trainer_kw is None else self.trainer_kw
         if not isinstance(tk, dict):
             fail(param("trainer_kw", o), "be a dict of pl.Trainer arguments (or None)", repr(tk), TypeError)
@@ -473,7 +478,7 @@ def fit(world: MarkovWorld, observation: Observation, loss: str | None = None, d
     key = digest(cfg.resume_fields(), config["world_digest"], config["observation_digest"])
     ckpt = None if root is None else _inspect_run_dir(root, config, key, cfg.resume)
 
-    with _quiet(cfg.verbose):
+    with _quiet(cfg.verbose), torch_threads(cfg.threads):
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         dm = PairDataModule(world, observation, cfg.window, cfg.data, cfg.batch_size, cfg.negatives, cfg.n_pairs,
                             cfg.length, cfg.include_self, cfg.seed)
@@ -508,9 +513,9 @@ def fit(world: MarkovWorld, observation: Observation, loss: str | None = None, d
             history, snapshots = tracker.history(), dict(sorted(tracker.snapshots.items()))
             if trainer.is_global_zero and root is not None:
                 _write_snapshots(where / "snapshots.npz", snapshots)
-    module = module.cpu()
-    with torch.no_grad():
-        e = module.embed_all().double().numpy()
+        module = module.cpu()
+        with torch.no_grad():
+            e = module.embed_all().double().numpy()
     kernel = e @ e.T
     o = observation.matrix
     return FitResult(kernel=kernel, state_kernel=o @ kernel @ o.T, embeddings=e, state_embeddings=o @ e,

@@ -1,15 +1,26 @@
 """Issue 20, learners side: Trainer options and metric_validity's device checked before any work (one line, exit 2 on
 the command line), a rerun of `fit` into a folder of other settings refused in the command line's terms (--fresh),
 and fit's own torch thread count (default 1) applied during the call and restored after it. Tiny worlds, short runs."""
+import importlib
+import json
 
 import pytest
 import pytorch_lightning as pl
 import torch
 
-from learners import FitConfig
+import worlds
+from learners import FitConfig, fit
+from learners.experiments import _common
 from platonic_core.experiment import main, resolve
 
+fit_module = importlib.import_module("learners.fit")  # `learners.fit` is the function
+KW = dict(dim=4, window=2, max_steps=4, batch_size=16, eval_every=2, log_every=2, ckpt_every=2)
 CLI = ["--set", "world=ring", "--set", "dim=4", "--set", "window=2", "--set", "batch_size=16", "--set", "max_steps=2"]
+
+
+@pytest.fixture(scope="module")
+def ring():
+    return worlds.make_world("ring", n_states=8)
 
 
 @pytest.fixture
@@ -49,6 +60,7 @@ BAD_HARDWARE = [
      "pl.Trainer accepts on this machine with strategy='auto', precision='32-true', devices=[0], num_nodes=1"),
     ({"num_nodes": 2, "batch_size": 33}, ValueError,
      "The 'batch_size' parameter of fit must be divisible by the number of processes (2). Got 33 instead."),
+    ({"threads": 0}, ValueError, "The 'threads' parameter of fit must be >= 1. Got 0 instead."),
 ]
 
 
@@ -64,7 +76,7 @@ def test_fitconfig_refuses_what_this_machine_cannot_run_naming_the_option(no_gpu
 
 def test_fitconfig_accepts_what_lightning_runs_here():
     for kw in ({"accelerator": "cpu", "devices": 2, "strategy": "ddp"}, {"precision": "bf16-mixed"},
-               {"precision": "64-true"}, {"devices": "auto"}, {"num_nodes": 2}):
+               {"precision": "64-true"}, {"devices": "auto"}, {"num_nodes": 2}, {"threads": 2}):
         assert all(getattr(FitConfig(**kw), k) == v for k, v in kw.items())
 
 
@@ -97,3 +109,63 @@ def test_metric_validity_refuses_a_device_this_machine_lacks(capsys, tmp_path, n
                           f"device of this machine (cpu; it has no CUDA GPU). Got {got} instead."), err
     assert not (tmp_path / "run").exists()
     assert resolve("metric_validity", {"device": "cpu"})["device"] == "cpu"
+
+
+# ---------------------------------------------------------------- item 12: fit's own torch thread count
+
+class _Threads(pl.Callback):
+    def __init__(self):
+        self.seen = set()
+
+    def on_train_batch_end(self, *args):
+        self.seen.add(torch.get_num_threads())
+
+
+@pytest.mark.parametrize("threads", [None, 2])
+def test_fit_runs_with_its_thread_count_and_restores_the_callers(ring, tmp_path, threads):
+    saved = torch.get_num_threads()
+    caller = 3 if threads is None else 1  # differs from what fit should apply
+    torch.set_num_threads(caller)
+    try:
+        probe = _Threads()
+        kw = KW if threads is None else {**KW, "threads": threads}
+        r = fit(ring, worlds.Permutation(8), run_dir=tmp_path, callbacks=[probe], **kw)
+        assert probe.seen == {threads or 1}  # the default is 1
+        assert torch.get_num_threads() == caller
+    finally:
+        torch.set_num_threads(saved)
+    assert r.config["threads"] == (threads or 1) == json.loads((tmp_path / "config.json").read_text())["threads"]
+
+
+def test_thread_count_is_restored_when_fit_fails(ring, tmp_path):
+    saved = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        class Boom(pl.Callback):
+            def on_train_start(self, *args):
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            fit(ring, worlds.Permutation(8), callbacks=[Boom()], **KW)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_a_rerun_with_another_thread_count_resumes(ring, tmp_path):
+    first = fit(ring, worlds.Permutation(8), run_dir=tmp_path, **KW)
+    again = fit(ring, worlds.Permutation(8), run_dir=tmp_path, **{**KW, "threads": 2})  # no ConfigMismatch
+    assert again.history == first.history
+    assert json.loads((tmp_path / "config.json").read_text())["threads"] == 1  # the run that trained
+
+
+def test_experiment_fits_run_with_the_runners_thread_count(ring, tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(fit_module, "fit", lambda world, obs, **kw: seen.append(kw))
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        _common.fit_in(tmp_path, "x", ring, worlds.Permutation(8), False, dim=4)
+    finally:
+        torch.set_num_threads(saved)
+    assert seen[0]["threads"] == 2 and seen[0]["dim"] == 4

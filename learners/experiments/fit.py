@@ -45,7 +45,8 @@ def _options(cfg: dict) -> dict:
     from platonic_core.progress import enabled
 
     keys = ("loss", "dim", "window", "data", "n_pairs", "length", "batch_size", "negatives", "learn_bias", "lr",
-            "max_steps", "seed", "accelerator", "devices", "strategy", "num_nodes", "precision", "tensorboard")
+            "max_steps", "seed", "accelerator", "devices", "strategy", "num_nodes", "precision", "tensorboard",
+            "threads")
     return {**{k: cfg[k] for k in keys}, "progress_bar": enabled()}  # Lightning's bar on a terminal
 
 
