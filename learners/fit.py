@@ -94,7 +94,12 @@ _DIGESTS = {"world_digest": "world_digest is a digest of the world's transition 
 
 
 class ConfigMismatch(ValueError):
-    """The run dir holds a checkpoint of another config or content (resume=False starts afresh there)."""
+    """The run dir holds a checkpoint of another config or content (resume=False starts afresh there); `what` says
+    how it differs, e.g. "differs in ['lr']"."""
+
+    def __init__(self, message: str, what: str):
+        super().__init__(message)
+        self.what = what
 
 
 @dataclass(frozen=True)
@@ -463,19 +468,14 @@ def fit(world: MarkovWorld, observation: Observation, loss: str | None = None, d
     Lightning starts and before anything is written.
     """
     cfg = _config(loss, dim, window, config, options)
-    if not isinstance(world, MarkovWorld):
-        raise TypeError(f"The 'world' parameter of {OWNER} must be a worlds.MarkovWorld. Got {type(world).__name__}.")
-    check_observation(observation, world.n_states, OWNER)
+    _check_inputs(world, observation)
     check_encoder_kw(observation, cfg.encoder, cfg.encoder_kw, OWNER)
     callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else callbacks
     if not isinstance(callbacks, list) or not all(isinstance(c, Callback) for c in callbacks):
         fail(param("callbacks", OWNER), "be a list of pytorch_lightning Callbacks", repr(callbacks), TypeError)
     root = None if run_dir is None else check_out_dir(run_dir, "run_dir", OWNER)
     r = cfg.resolved()
-    config = {"world": world.name, "n_states": world.n_states, "observation": type(observation).__name__,
-              "n_obs": observation.n_obs, "world_digest": world_digest(world),
-              "observation_digest": observation_digest(observation), **_plain(r)}
-    key = digest(cfg.resume_fields(), config["world_digest"], config["observation_digest"])
+    config, key = _saved_config(world, observation, cfg)
     ckpt = None if root is None else _inspect_run_dir(root, config, key, cfg.resume)
 
     with _quiet(cfg.verbose), torch_threads(cfg.threads):
@@ -544,6 +544,32 @@ def _config(loss, dim, window, config, options) -> FitConfig:
     if extra:
         given["trainer_kw"] = extra
     return FitConfig(**given)
+
+
+def check_run_dir(world: MarkovWorld, observation: Observation, run_dir, config: FitConfig) -> str | None:
+    """What a fit of `config` in `run_dir` would find there, read-only: the checkpoint it would resume from (None:
+    it would start afresh); raises what fit would raise before training (a run dir fit did not make, ConfigMismatch,
+    an unreadable config.json or checkpoint). For front ends that check before any work."""
+    if not isinstance(config, FitConfig):
+        fail(param("config", "check_run_dir"), "be a learners.FitConfig", type(config).__name__, TypeError)
+    _check_inputs(world, observation)
+    saved, key = _saved_config(world, observation, config)
+    return _inspect_run_dir(check_out_dir(run_dir, "run_dir", OWNER), saved, key, config.resume)
+
+
+def _check_inputs(world, observation) -> None:
+    if not isinstance(world, MarkovWorld):
+        raise TypeError(f"The 'world' parameter of {OWNER} must be a worlds.MarkovWorld. Got {type(world).__name__}.")
+    check_observation(observation, world.n_states, OWNER)
+
+
+def _saved_config(world: MarkovWorld, observation: Observation, cfg: FitConfig) -> tuple[dict, str]:
+    """config.json's content (the resolved options; the world's and observation's names, sizes and content digests)
+    and the resume key."""
+    config = {"world": world.name, "n_states": world.n_states, "observation": type(observation).__name__,
+              "n_obs": observation.n_obs, "world_digest": world_digest(world),
+              "observation_digest": observation_digest(observation), **_plain(cfg.resolved())}
+    return config, digest(cfg.resume_fields(), config["world_digest"], config["observation_digest"])
 
 
 def world_digest(world: MarkovWorld) -> str:
@@ -615,7 +641,8 @@ def _inspect_run_dir(root: Path, config: dict, key: str, resume: bool) -> str | 
         raise ConfigMismatch(f"The {param('run_dir', OWNER)} holds a checkpoint of an older version of fit, whose "
                              f"config.json has no resume key (it does not record the world's and observation's "
                              f"content), so resuming it could load another world's kernel. Pass resume=False to "
-                             f"start afresh in this run dir, or use another run_dir.")
+                             f"start afresh in this run dir, or use another run_dir.",
+                             "was made by an older version of fit (no resume key)")
     if saved.get("resume_key") != key:
         differ = _describe_difference(saved, config)
         what = (f"differs in {differ}" if differ else "differs in its resume key")
@@ -623,7 +650,7 @@ def _inspect_run_dir(root: Path, config: dict, key: str, resume: bool) -> str | 
         note = f" ({'; '.join(content)}: same names and sizes, other content.)" if content else ""
         raise ConfigMismatch(f"The {param('run_dir', OWNER)} holds a checkpoint of a different config ({what}).{note} "
                              f"Use another run_dir to keep that run, or resume=False to start afresh here (its "
-                             f"checkpoints, logs and snapshots are replaced).")
+                             f"checkpoints, logs and snapshots are replaced).", what)
     _check_checkpoint(last)
     return str(last)
 

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 import worlds
-from learners import FitConfig, fit
+from learners import ConfigMismatch, FitConfig, fit
 from learners.experiments import _common
 from platonic_core.experiment import main, resolve
 
@@ -109,6 +109,43 @@ def test_metric_validity_refuses_a_device_this_machine_lacks(capsys, tmp_path, n
                           f"device of this machine (cpu; it has no CUDA GPU). Got {got} instead."), err
     assert not (tmp_path / "run").exists()
     assert resolve("metric_validity", {"device": "cpu"})["device"] == "cpu"
+
+
+# ---------------------------------------------------------------- item 7: a rerun with other settings, on the CLI
+
+def test_fit_command_rerun_with_other_settings_says_fresh_and_exits_2(capsys, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert main(["fit", *CLI, "--out", str(out), "--quiet"], kind="simulation") == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with monkeypatch.context() as m:
+        m.setattr(pl.Trainer, "fit", lambda *a, **k: pytest.fail("Lightning started"))
+        err = _cli_error(capsys, ["fit", *CLI, "--set", "lr=0.02", "--out", str(out)])
+    assert err == (f"python -m learners: error: The 'out' parameter of fit must be a new folder or hold a fit of the "
+                   f"same settings (pass --fresh to train afresh there, replacing that fit's checkpoints, logs and "
+                   f"snapshots, or use another --out). Got {str(out)!r}, whose fit/ differs in ['lr'] instead. "
+                   f"(see --help)\n")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # the same settings resume (a no-op on a finished fit); --fresh retrains with the new ones
+    assert main(["fit", *CLI, "--out", str(out), "--quiet"], kind="simulation") == 0
+    assert main(["fit", *CLI, "--set", "lr=0.02", "--fresh", "--out", str(out), "--quiet"], kind="simulation") == 0
+    assert json.loads((out / "fit" / "config.json").read_text())["lr"] == 0.02
+    # from Python, resolve without a folder checks nothing on disk (fit itself still refuses, naming resume=False)
+    assert resolve("fit", {"world": "ring", "lr": 0.03})["lr"] == 0.03
+
+
+def test_check_run_dir_is_read_only_and_agrees_with_fit(ring, tmp_path):
+    obs = worlds.Permutation(8)
+    assert fit_module.check_run_dir(ring, obs, tmp_path / "new", FitConfig(**KW)) is None
+    fit(ring, obs, run_dir=tmp_path, **KW)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert fit_module.check_run_dir(ring, obs, tmp_path, FitConfig(**KW)).endswith("last.ckpt")
+    with pytest.raises(ConfigMismatch) as err:
+        fit_module.check_run_dir(ring, obs, tmp_path, FitConfig(**{**KW, "dim": 5}))
+    assert err.value.what == "differs in ['dim']"
+    assert fit_module.check_run_dir(ring, obs, tmp_path, FitConfig(**{**KW, "dim": 5, "resume": False})) is None
+    with pytest.raises(TypeError, match="The 'config' parameter of check_run_dir must be a learners.FitConfig"):
+        fit_module.check_run_dir(ring, obs, tmp_path, KW)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 # ---------------------------------------------------------------- item 12: fit's own torch thread count
