@@ -1,5 +1,6 @@
-"""Run a block with one OpenBLAS thread: on the small matrices of the population optimum, extra BLAS threads only
-spin-wait (20x slower measured on 2 busy cores). Linux /proc lookup of the loaded OpenBLAS builds; a no-op elsewhere."""
+"""Thread counts for a block: one OpenBLAS thread (on the small matrices of the population optimum, extra BLAS threads
+only spin-wait: 20x slower measured on 2 busy cores; Linux /proc lookup of the loaded OpenBLAS builds, a no-op
+elsewhere), and torch's CPU threads (fit's setting), each restored afterwards."""
 from __future__ import annotations
 
 import ctypes
@@ -41,3 +42,15 @@ def single_thread_blas():
     finally:
         for (_, put), n in zip(handles, saved):
             put(n)
+
+
+@contextmanager
+def torch_threads(n: int):
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)  # the caller's setting is theirs

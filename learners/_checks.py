@@ -1,7 +1,29 @@
-"""Domain checks of `learners` (a cooccurrence matrix); scalar validators are platonic_core.checks."""
+"""Domain checks of `learners` (a cooccurrence matrix, a torch device); scalar validators are platonic_core.checks."""
 from __future__ import annotations
 
 import numpy as np
+
+from platonic_core.checks import fail, param
+
+
+def check_device(value, name: str, owner: str) -> str:
+    """A torch device name this machine has: 'cpu', 'cuda' or 'cuda:I' (I below the GPU count), 'mps' (counting the
+    GPUs does not initialise CUDA)."""
+    import torch
+
+    gpus = torch.cuda.device_count()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    here = ["cpu", *(["cuda"] if gpus else []), *(f"cuda:{i}" for i in range(gpus)), *(["mps"] if mps else [])]
+    must = f"be a torch device of this machine ({', '.join(here)}{'' if gpus else '; it has no CUDA GPU'})"
+    if not isinstance(value, str):
+        fail(param(name, owner), must, f"{value!r} ({type(value).__name__})", TypeError)
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, ValueError):
+        fail(param(name, owner), must, f"{value!r} (not a device name)")
+    if str(dev) not in here and dev.type != "cpu":
+        fail(param(name, owner), must, repr(value))
+    return value
 
 
 def check_cooccurrence(P, owner: str) -> np.ndarray:

@@ -33,8 +33,11 @@ import numpy as np
 import pytorch_lightning as pl
 import scipy.sparse as sp
 import torch
+from pytorch_lightning.accelerators import Accelerator, CPUAccelerator
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.strategies import Strategy
+from pytorch_lightning.trainer.connectors.accelerator_connector import _AcceleratorConnector  # pl.Trainer's parser
 
 from platonic_core.checks import (
     check_bool,
@@ -52,6 +55,7 @@ from worlds import MarkovWorld, pmi_kernel
 from worlds.observations import Observation, check_observation
 
 from . import objectives as _obj
+from ._blas import torch_threads
 from ._checks import check_cooccurrence
 from .data import SOURCES, PairDataModule
 from .encoders import ENCODERS, check_encoder_kw, make_encoder
@@ -64,16 +68,17 @@ SEED_MAX = 2 ** 32 - 1  # pl.seed_everything replaces a seed outside [0, 2^32 - 
 # FitConfig fields that do not change what is trained (the weights after each step): a run may resume with other
 # values. eval_every and log_every only change which steps the history and snapshots record (a resume with another
 # value records the rest of the run on the new grid); ckpt_every only when checkpoints are saved; accelerator the
-# hardware (CPU or GPU arithmetic agree to rounding). precision is keyed: it changes the arithmetic of training,
-# and the precision plugin's state in a checkpoint. devices, strategy and num_nodes are keyed: the world size
-# decides which pairs each step sees.
-RESUME_FREE = ("resume", "verbose", "progress_bar", "tensorboard", "accelerator", "ckpt_every", "eval_every",
-               "log_every")
+# hardware (CPU or GPU arithmetic agree to rounding); threads the order of CPU reductions (to rounding). precision is
+# keyed: it changes the arithmetic of training, and the precision plugin's state in a checkpoint. devices, strategy
+# and num_nodes are keyed: the world size decides which pairs each step sees.
+RESUME_FREE = ("resume", "verbose", "progress_bar", "tensorboard", "accelerator", "threads", "ckpt_every",
+               "eval_every", "log_every")
 
 # pl.Trainer arguments that fit sets itself (its own options or fixed choices): not allowed in trainer_kw.
 _TRAINER_FIXED = ("accelerator", "strategy", "devices", "num_nodes", "precision", "logger", "callbacks", "max_epochs",
                   "max_steps", "log_every_n_steps", "enable_progress_bar", "enable_model_summary",
                   "num_sanity_val_steps", "limit_val_batches", "use_distributed_sampler", "default_root_dir")
+_HARDWARE = ("accelerator", "strategy", "precision", "devices", "num_nodes")  # checked by Lightning's parser
 _TRAINER_ARGS = tuple(p for p in inspect.signature(pl.Trainer.__init__).parameters if p != "self")
 
 # What fit writes in a run dir (removed when it starts afresh there; nothing else is touched).
@@ -89,7 +94,12 @@ _DIGESTS = {"world_digest": "world_digest is a digest of the world's transition 
 
 
 class ConfigMismatch(ValueError):
-    """The run dir holds a checkpoint of another config or content (resume=False starts afresh there)."""
+    """The run dir holds a checkpoint of another config or content (resume=False starts afresh there); `what` says
+    how it differs, e.g. "differs in ['lr']"."""
+
+    def __init__(self, message: str, what: str):
+        super().__init__(message)
+        self.what = what
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,9 @@ class FitConfig:
     max_steps // 10)), then cosine decay to min_lr (0 <= min_lr <= lr) at max_steps; seed; eval_every (None:
     max_steps // 20), log_every, ckpt_every (None: max_steps // 5): steps between history points and checkpoints;
     resume: continue from the run dir's checkpoint; accelerator, devices, strategy, num_nodes, precision and
-    trainer_kw (any other pl.Trainer argument) go to pl.Trainer; verbose: Lightning's progress and info lines;
+    trainer_kw (any other pl.Trainer argument) go to pl.Trainer, checked by Lightning's own parser on this machine
+    when the config is built; threads: torch CPU threads during the call (restored after it; the matrices are small,
+    so more threads mostly spin on busy cores); verbose: Lightning's progress and info lines;
     progress_bar: Lightning's progress bar alone; tensorboard: also log to TensorBoard (run_dir/tensorboard/; needs
     the tensorboard or tensorboardX package, not a dependency of the toolkit);
     objective_kw: the objective's own options (vicreg: sim, std, cov, gamma, eps), keyed only when not empty.
@@ -144,6 +156,7 @@ class FitConfig:
     strategy: object = "auto"
     num_nodes: int = 1
     precision: object = "32-true"
+    threads: int = 1
     verbose: bool = False
     progress_bar: bool = False
     tensorboard: bool = False
@@ -205,12 +218,14 @@ class FitConfig:
             fail(param("tensorboard", o), "be False unless the tensorboard or tensorboardX package is installed "
                  "(pip install tensorboard)", True)
         put("num_nodes", check_int(self.num_nodes, "num_nodes", o, low=1))
+        put("threads", check_int(self.threads, "threads", o, low=1))
         tk = {} if self.trainer_kw is None else self.trainer_kw
         if not isinstance(tk, dict):
             fail(param("trainer_kw", o), "be a dict of pl.Trainer arguments (or None)", repr(tk), TypeError)
         for name in tk:
             _check_trainer_arg(name)
         put("trainer_kw", dict(tk))
+        _check_hardware(self)
 
     def __hash__(self):
         return hash(json.dumps(_plain(self.resolved()), sort_keys=True))
@@ -229,6 +244,54 @@ class FitConfig:
         objective_kw counts only when not empty (so the keys of runs made before it existed still match)."""
         return {k: v for k, v in _plain(self.resolved()).items()
                 if k not in RESUME_FREE and not (k == "objective_kw" and not v)}
+
+
+def _check_hardware(cfg: FitConfig) -> None:
+    """accelerator, strategy, precision, devices and num_nodes as pl.Trainer will parse them on this machine, through
+    Lightning's own parser (about a millisecond; no CUDA initialisation, no global state changed), so that a bad value,
+    or one this machine cannot run (a GPU option without a GPU), fails when the config is built and names the option
+    at fault: the first whose default makes the parser accept the rest or refuse them for another reason. A Strategy
+    or Accelerator object is left to pl.Trainer (the parser would configure the caller's object)."""
+    if isinstance(cfg.accelerator, Accelerator) or isinstance(cfg.strategy, Strategy):
+        return
+    if isinstance(cfg.devices, bool) or not (
+            isinstance(cfg.devices, (int, str)) or isinstance(cfg.devices, (list, tuple))
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in cfg.devices)):
+        fail(param("devices", OWNER), "be an int, 'auto', a string such as '0,1' or a list of GPU indices",
+             f"{cfg.devices!r} ({type(cfg.devices).__name__})", TypeError)
+    given = {k: getattr(cfg, k) for k in _HARDWARE}
+    gpus = torch.cuda.device_count()
+    here = f"this machine has {gpus or 'no'} CUDA GPU{'' if gpus == 1 else 's'}"
+    parsed, reason = _parse_hardware(given)
+    if parsed is None:
+        default = {f.name: f.default for f in fields(FitConfig)}
+        culprit = next((k for k in _HARDWARE if given[k] != default[k]
+                        and _parse_hardware({**given, k: default[k]})[1] != reason), None)
+        rest = ", ".join(f"{k}={v!r}" for k, v in given.items() if k != culprit)
+        if culprit is None:
+            fail(f"Trainer options of {OWNER}", f"go together on this machine ({here}; pl.Trainer: {reason})", rest)
+        fail(param(culprit, OWNER), f"be a value pl.Trainer accepts on this machine with {rest} ({here}; "
+             f"pl.Trainer: {reason})", repr(given[culprit]))
+    if str(cfg.precision) in ("16-mixed", "16") and isinstance(parsed.accelerator, CPUAccelerator):
+        # Lightning would train in bf16-mixed instead, with a warning: not what was asked for
+        fail(param("precision", OWNER), f"be 'bf16-mixed', '32-true' or '64-true' on the CPU (fp16 mixed precision "
+             f"needs a CUDA GPU; {here})", repr(cfg.precision))
+    _check_split(cfg.batch_size, cfg.num_nodes * len(getattr(parsed.strategy, "parallel_devices", None) or [0]))
+
+
+def _parse_hardware(options: dict):
+    """(Lightning's parse of the hardware options, None) or (None, its one-line reason for refusing them)."""
+    try:
+        with _quiet(False), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _AcceleratorConnector(use_distributed_sampler=False, **options), None
+    except Exception as err:  # noqa: BLE001  (Lightning raises ValueError, TypeError, MisconfigurationException...)
+        return None, " ".join(str(err).split())[:400] or type(err).__name__
+
+
+def _check_split(batch_size: int, world_size: int) -> None:
+    if batch_size % world_size:
+        fail(param("batch_size", OWNER), f"be divisible by the number of processes ({world_size})", batch_size)
 
 
 def _check_trainer_arg(name):
@@ -405,22 +468,17 @@ def fit(world: MarkovWorld, observation: Observation, loss: str | None = None, d
     Lightning starts and before anything is written.
     """
     cfg = _config(loss, dim, window, config, options)
-    if not isinstance(world, MarkovWorld):
-        raise TypeError(f"The 'world' parameter of {OWNER} must be a worlds.MarkovWorld. Got {type(world).__name__}.")
-    check_observation(observation, world.n_states, OWNER)
+    _check_inputs(world, observation)
     check_encoder_kw(observation, cfg.encoder, cfg.encoder_kw, OWNER)
     callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else callbacks
     if not isinstance(callbacks, list) or not all(isinstance(c, Callback) for c in callbacks):
         fail(param("callbacks", OWNER), "be a list of pytorch_lightning Callbacks", repr(callbacks), TypeError)
     root = None if run_dir is None else check_out_dir(run_dir, "run_dir", OWNER)
     r = cfg.resolved()
-    config = {"world": world.name, "n_states": world.n_states, "observation": type(observation).__name__,
-              "n_obs": observation.n_obs, "world_digest": world_digest(world),
-              "observation_digest": observation_digest(observation), **_plain(r)}
-    key = digest(cfg.resume_fields(), config["world_digest"], config["observation_digest"])
+    config, key = _saved_config(world, observation, cfg)
     ckpt = None if root is None else _inspect_run_dir(root, config, key, cfg.resume)
 
-    with _quiet(cfg.verbose):
+    with _quiet(cfg.verbose), torch_threads(cfg.threads):
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         dm = PairDataModule(world, observation, cfg.window, cfg.data, cfg.batch_size, cfg.negatives, cfg.n_pairs,
                             cfg.length, cfg.include_self, cfg.seed)
@@ -448,18 +506,16 @@ def fit(world: MarkovWorld, observation: Observation, loss: str | None = None, d
                                  f"devices={cfg.devices!r}, strategy={cfg.strategy!r}, num_nodes={cfg.num_nodes}, "
                                  f"precision={cfg.precision!r}, trainer_kw={cfg.trainer_kw!r}) are refused by "
                                  f"pl.Trainer: {err}") from err
-            if cfg.batch_size % trainer.world_size:
-                fail(param("batch_size", OWNER), f"be divisible by the number of processes ({trainer.world_size})",
-                     cfg.batch_size)
+            _check_split(cfg.batch_size, trainer.world_size)  # a Strategy object's world size is known only here
             if root is not None and ckpt is None:
                 _start_afresh(root, {"made_by": MARKER, "resume_key": key, **config})
             trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
             history, snapshots = tracker.history(), dict(sorted(tracker.snapshots.items()))
             if trainer.is_global_zero and root is not None:
                 _write_snapshots(where / "snapshots.npz", snapshots)
-    module = module.cpu()
-    with torch.no_grad():
-        e = module.embed_all().double().numpy()
+        module = module.cpu()
+        with torch.no_grad():
+            e = module.embed_all().double().numpy()
     kernel = e @ e.T
     o = observation.matrix
     return FitResult(kernel=kernel, state_kernel=o @ kernel @ o.T, embeddings=e, state_embeddings=o @ e,
@@ -488,6 +544,32 @@ def _config(loss, dim, window, config, options) -> FitConfig:
     if extra:
         given["trainer_kw"] = extra
     return FitConfig(**given)
+
+
+def check_run_dir(world: MarkovWorld, observation: Observation, run_dir, config: FitConfig) -> str | None:
+    """What a fit of `config` in `run_dir` would find there, read-only: the checkpoint it would resume from (None:
+    it would start afresh); raises what fit would raise before training (a run dir fit did not make, ConfigMismatch,
+    an unreadable config.json or checkpoint). For front ends that check before any work."""
+    if not isinstance(config, FitConfig):
+        fail(param("config", "check_run_dir"), "be a learners.FitConfig", type(config).__name__, TypeError)
+    _check_inputs(world, observation)
+    saved, key = _saved_config(world, observation, config)
+    return _inspect_run_dir(check_out_dir(run_dir, "run_dir", OWNER), saved, key, config.resume)
+
+
+def _check_inputs(world, observation) -> None:
+    if not isinstance(world, MarkovWorld):
+        raise TypeError(f"The 'world' parameter of {OWNER} must be a worlds.MarkovWorld. Got {type(world).__name__}.")
+    check_observation(observation, world.n_states, OWNER)
+
+
+def _saved_config(world: MarkovWorld, observation: Observation, cfg: FitConfig) -> tuple[dict, str]:
+    """config.json's content (the resolved options; the world's and observation's names, sizes and content digests)
+    and the resume key."""
+    config = {"world": world.name, "n_states": world.n_states, "observation": type(observation).__name__,
+              "n_obs": observation.n_obs, "world_digest": world_digest(world),
+              "observation_digest": observation_digest(observation), **_plain(cfg.resolved())}
+    return config, digest(cfg.resume_fields(), config["world_digest"], config["observation_digest"])
 
 
 def world_digest(world: MarkovWorld) -> str:
@@ -559,7 +641,8 @@ def _inspect_run_dir(root: Path, config: dict, key: str, resume: bool) -> str | 
         raise ConfigMismatch(f"The {param('run_dir', OWNER)} holds a checkpoint of an older version of fit, whose "
                              f"config.json has no resume key (it does not record the world's and observation's "
                              f"content), so resuming it could load another world's kernel. Pass resume=False to "
-                             f"start afresh in this run dir, or use another run_dir.")
+                             f"start afresh in this run dir, or use another run_dir.",
+                             "was made by an older version of fit (no resume key)")
     if saved.get("resume_key") != key:
         differ = _describe_difference(saved, config)
         what = (f"differs in {differ}" if differ else "differs in its resume key")
@@ -567,7 +650,7 @@ def _inspect_run_dir(root: Path, config: dict, key: str, resume: bool) -> str | 
         note = f" ({'; '.join(content)}: same names and sizes, other content.)" if content else ""
         raise ConfigMismatch(f"The {param('run_dir', OWNER)} holds a checkpoint of a different config ({what}).{note} "
                              f"Use another run_dir to keep that run, or resume=False to start afresh here (its "
-                             f"checkpoints, logs and snapshots are replaced).")
+                             f"checkpoints, logs and snapshots are replaced).", what)
     _check_checkpoint(last)
     return str(last)
 

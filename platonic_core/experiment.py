@@ -147,8 +147,9 @@ def parse_value(text: str, default, expected=None):
         return text
 
 
-def resolve(name: str, overrides: dict | None = None, kind: str | None = None) -> dict:
-    """The validated config of experiment `name`: RUN_DEFAULTS <- DEFAULTS <- overrides, then its `check`."""
+def resolve(name: str, overrides: dict | None = None, kind: str | None = None, out=None) -> dict:
+    """The validated config of experiment `name`: RUN_DEFAULTS <- DEFAULTS <- overrides, then its `check`; `out`,
+    when given, is in the config as cfg["out"] (a check may compare the settings with what a run left there)."""
     exp = get(name, kind)
     mod = exp.load()
     defaults, types = exp.defaults, getattr(mod, "TYPES", {})
@@ -165,6 +166,8 @@ def resolve(name: str, overrides: dict | None = None, kind: str | None = None) -
     checks.check_int(cfg["threads"], "threads", name, 1)
     if "scale" in cfg:
         checks.check_positive(cfg["scale"], "scale", name)
+    if out is not None:
+        cfg["out"] = str(out)
     if hasattr(mod, "check"):
         mod.check(cfg)
     return cfg
@@ -179,9 +182,8 @@ def run(name: str, out=None, *, quiet: bool = False, kind: str | None = None, **
     """Run experiment `name` with `overrides` of its DEFAULTS; write <out>/results.json (default out:
     runs/<name>), its figures and report.html; print the summary (and, on a terminal, progress) unless `quiet`;
     return the results."""
-    cfg = resolve(name, overrides, kind)
     out = checks.check_out_dir(out if out is not None else Path("runs") / name, "out", name)
-    cfg["out"] = str(out)
+    cfg = resolve(name, overrides, kind, out)
     exp = get(name)
     import torch  # only now: listing and resolving stay light
 
@@ -287,7 +289,7 @@ def main(argv: list[str] | None = None, kind: str = "simulation", prog: str | No
                     checks.fail(f"--{key} option", f"apply to {name} (it has no '{key}' setting)", "--" + key)
                 overrides[key] = getattr(args, key)
         out = checks.check_out_dir(args.out or Path("runs") / name, "out", name)
-        resolve(name, overrides, kind)
+        resolve(name, overrides, kind, out)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as err:  # ImportError: a missing optional library
         p.error(str(err))
     run(name, out, quiet=args.quiet, kind=kind, **overrides)

@@ -91,7 +91,7 @@ def test_fit_config_and_keywords_train_the_same(ring):
 def test_resume_key_is_every_fitconfig_field_but_the_free_ones():
     names = {f.name for f in dataclasses.fields(FitConfig)}
     assert set(fit_module.RESUME_FREE) == {"resume", "verbose", "progress_bar", "tensorboard", "accelerator",
-                                           "ckpt_every", "eval_every", "log_every"}
+                                           "threads", "ckpt_every", "eval_every", "log_every"}
     # objective_kw is keyed only when not empty, so the keys of runs made before it existed still match
     assert set(FitConfig().resume_fields()) == names - set(fit_module.RESUME_FREE) - {"objective_kw"}
     assert "objective_kw" in FitConfig(loss="vicreg", objective_kw={"cov": 30.0}).resume_fields()
@@ -102,8 +102,8 @@ def test_resume_key_is_every_fitconfig_field_but_the_free_ones():
                  "p_pos": 0.4, "learn_bias": True, "tau": 0.5, "symmetric": True, "normalize": True, "lr": 0.02,
                  "weight_decay": 0.1, "warmup": 7, "max_steps": 999, "min_lr": 0.001, "seed": 3, "eval_every": 3,
                  "log_every": 3, "ckpt_every": 3, "resume": False, "accelerator": "cpu", "devices": 2,
-                 "strategy": "ddp", "num_nodes": 2, "precision": "bf16-mixed", "verbose": True, "progress_bar": True,
-                 "tensorboard": True,
+                 "strategy": "ddp", "num_nodes": 2, "precision": "bf16-mixed", "threads": 2, "verbose": True,
+                 "progress_bar": True, "tensorboard": True,
                  "trainer_kw": {"gradient_clip_val": 1.0}, "dim": 8, "window": 3, "objective_kw": {"cov": 30.0}}[f.name]
         changes = {f.name: other, **{"learn_bias": {"loss": "nce"}, "data": {"n_pairs": 1000},
                                      "objective_kw": {"loss": "vicreg"}}.get(f.name, {})}
@@ -317,7 +317,7 @@ BAD = [
      "pl.Trainer argument (did you mean 'max_steps'?)."),
     ({"trainer_kw": {"logger": False}}, TypeError, "The 'logger' parameter of fit is a pl.Trainer argument that "
      "fit sets itself"),
-    ({"accelerator": "tpu"}, ValueError, "The Trainer options of fit (accelerator='tpu'"),
+    ({"accelerator": "tpu"}, ValueError, "The 'accelerator' parameter of fit must be a value pl.Trainer accepts"),
     ({"devices": 2, "accelerator": "cpu", "strategy": "ddp", "batch_size": 33}, ValueError,
      "The 'batch_size' parameter of fit must be divisible by the number of processes (2). Got 33 instead."),
 ]

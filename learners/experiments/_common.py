@@ -57,13 +57,17 @@ def scaled(n: int, scale: float, low: int = 1) -> int:
 def fit_in(out: Path, label: str, world, observation, fresh: bool, **kw):
     """learners.fit with its checkpoints under out/fits/<label>-<digest of the arguments, world and observation>:
     rerunning an interrupted experiment resumes each fit (a finished fit just reloads); another config gets another
-    folder, and a folder whose saved config no longer matches (say, a changed default of fit) is retrained."""
+    folder, and a folder whose saved config no longer matches (say, a changed default of fit) is retrained. The fit
+    runs with the caller's torch thread count (the runner's --threads), which the folder's name does not depend on."""
+    import torch
+
     from ..fit import ConfigMismatch, fit
 
     key = runio.digest(kw, world.transition.toarray() if hasattr(world.transition, "toarray") else world.transition,
                        *(c for c in (observation.matrix, getattr(observation, "vectors", None),
                                      getattr(observation, "token_ids", None)) if c is not None), length=8)
     run_dir = Path(out) / "fits" / f"{label}-{key}"
+    kw = {"threads": torch.get_num_threads(), **kw}
     try:
         return fit(world, observation, run_dir=run_dir, resume=not fresh, **kw)
     except ConfigMismatch:

@@ -45,7 +45,8 @@ def _options(cfg: dict) -> dict:
     from platonic_core.progress import enabled
 
     keys = ("loss", "dim", "window", "data", "n_pairs", "length", "batch_size", "negatives", "learn_bias", "lr",
-            "max_steps", "seed", "accelerator", "devices", "strategy", "num_nodes", "precision", "tensorboard")
+            "max_steps", "seed", "accelerator", "devices", "strategy", "num_nodes", "precision", "tensorboard",
+            "threads")
     return {**{k: cfg[k] for k in keys}, "progress_bar": enabled()}  # Lightning's bar on a terminal
 
 
@@ -60,15 +61,33 @@ def check(cfg: dict):
                 checks.fail(checks.param(key, "fit"), f"be None unless data={needed!r} (data={cfg['data']!r})",
                             cfg[key])
     check_fits([(None, None, _options(cfg))])
+    if "out" in cfg and not cfg["fresh"]:  # the runner's cfg carries out: an earlier fit there must match
+        _check_rerun(world, Path(cfg["out"]), cfg)
     return world
+
+
+def _check_rerun(world, out: Path, cfg: dict) -> None:
+    """A rerun into a folder whose fit/ holds a checkpoint of other settings resumes nothing: say so before any work,
+    in the command line's terms (--fresh, --out; fit's own message names its Python option resume=False)."""
+    from ..fit import ConfigMismatch, FitConfig, check_run_dir
+
+    try:
+        check_run_dir(world, _observation(world, cfg), out / "fit", FitConfig(**_options(cfg)))
+    except ConfigMismatch as err:
+        checks.fail(checks.param("out", "fit"), "be a new folder or hold a fit of the same settings (pass --fresh to "
+                    "train afresh there, replacing that fit's checkpoints, logs and snapshots, or use another --out)",
+                    f"{str(out)!r}, whose fit/ {err.what}")
+
+
+def _observation(world, cfg: dict):
+    return OBSERVATIONS[cfg["observation"]](world.n_states, seed=cfg["seed"])
 
 
 def run(cfg: dict, out: Path):
     from ..fit import fit
 
     world = check(cfg)
-    obs = OBSERVATIONS[cfg["observation"]](world.n_states, seed=cfg["seed"])
-    result = fit(world, obs, run_dir=out / "fit", resume=not cfg["fresh"], **_options(cfg))
+    result = fit(world, _observation(world, cfg), run_dir=out / "fit", resume=not cfg["fresh"], **_options(cfg))
     report = result.report(population=False)
     learned = report["learned"]
     text = (f"pearson_offdiag {learned['pearson_offdiag']:.5f}  rel_error {learned['rel_error']:.5f}  "

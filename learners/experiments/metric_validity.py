@@ -27,6 +27,7 @@ import numpy as np
 from platonic_core import checks
 from platonic_core.runio import pyplot, save_figure
 
+from .._checks import check_device
 from ._common import table
 
 DEFAULTS = {
@@ -74,8 +75,7 @@ def check(cfg: dict):
         checks.fail(checks.param("n_perm", name), "be 0 (no null) or >= 2", 1)
     checks.check_int(cfg["calibrate_max"], "calibrate_max", name, 0)
     checks.check_int(cfg["cca_dim"], "cca_dim", name, 1)
-    if not isinstance(cfg["device"], str) or not cfg["device"]:
-        checks.fail(checks.param("device", name), "be a torch device name (cpu, cuda, cuda:1)", repr(cfg["device"]))
+    check_device(cfg["device"], "device", name)
     if len(_observations(cfg, n, m)) < 3:
         checks.fail(checks.param("merges", name), "leave at least 3 observations with drops and noise (a rank "
                     "agreement needs them)", repr(cfg["merges"]))
