@@ -43,6 +43,13 @@ def check(cfg: dict) -> None:
 
     check_models(cfg["language_models"], "language_models", "colour", "language", at_least=0)
     checks.check_subset(cfg["sources"], "sources", "colour", SOURCES)
+    for src in cfg["sources"]:  # each source is installed (its photos are read by run)
+        if src == "tuxpaint":
+            from empirical import data
+
+            data.check_spec("tuxpaint", "colour", "sources")
+        else:
+            (colour_stats.foolbox_images if src == "foolbox" else colour_stats.skimage_photos)()
     if cfg["max_photos"] is not None:
         checks.check_int(cfg["max_photos"], "max_photos", "colour", 1)
     checks.check_int(cfg["levels"], "levels", "colour", 2, 256)
