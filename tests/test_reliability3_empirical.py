@@ -89,6 +89,10 @@ SIZES = [  # (experiment, settings on the 6-pair dataset, message)
                                             "samples (6). Got 7"),
     ("sample_size", ["sizes=[4]", "k=2", "n_samples=7"], "The 'n_samples' parameter of sample_size must be at most"),
     ("sample_size", ["sizes=[]", "k=6"], "The 'k' parameter of sample_size must be in [1, N-1] with N=6 samples"),
+    ("score", ["n_samples=7", "features=minilm_l6", "references=vit_tiny_random"],
+     "The 'n_samples' parameter of score must be at most the size of the dataset (6 samples in folder:"),
+    ("score", ["k=6", "features=minilm_l6", "references=vit_tiny_random"],
+     "The 'k' parameter of score must be in [1, N-1] with N=6 samples. Got 6"),
     ("bank", ["n_samples=7", "models=minilm_l6"], "The 'n_samples' parameter of bank must be at most the size"),
     ("bank", ["pooling=cls", "models=efficientnet_lite0,minilm_l6"],
      "The 'pooling' parameter of bank must be one of auto, mean for a language model. Got 'cls'"),
@@ -104,6 +108,16 @@ def test_sizes_and_settings_that_do_not_fit_the_dataset_are_found_by_check(name,
     for s in settings:
         argv += ["--set", s]
     assert message in _cli_error(argv, tmp_path, capsys, monkeypatch)
+
+
+def test_k_is_checked_against_n_only_for_metrics_that_take_it(tiny):
+    from platonic_core import experiment
+
+    cfg = {"dataset": str(tiny), "k": 10, "n_boot": 0, "n_perm": 0, "vision_models": ["vit_tiny_random"],
+           "language_models": ["minilm_l6"]}
+    assert experiment.resolve("cross_modal", {**cfg, "metrics": ["cka"]})["k"] == 10
+    with pytest.raises(ValueError, match=r"The 'k' parameter of cross_modal must be in \[1, N-1\] with N=6"):
+        experiment.resolve("cross_modal", {**cfg, "metrics": ["cka", "cknna"]})
 
 
 def test_caption_density_checks_n_samples_and_k_against_each_image_set(tiny, tmp_path, capsys, monkeypatch):

@@ -61,19 +61,24 @@ BOOT_FRAC = 0.5  # rows of each bootstrap replicate, a fraction of N (alignment.
 
 
 def check_samples(cfg: dict, owner: str, ds) -> int:
-    """N of a run on the (loaded) dataset `ds`: n_samples at most its size; then k (where the run has it) and the
-    bootstrap (n_boot > 0) must be defined on N samples. Returns N."""
+    """N of a run on the (loaded) dataset `ds`: n_samples at most its size; then k (where a metric of the run takes
+    it) and the bootstrap (n_boot > 0) must be defined on N samples. Returns N."""
     n = len(ds)
     if cfg["n_samples"] is not None:
         if cfg["n_samples"] > n:
             checks.fail(checks.param("n_samples", owner), f"be at most the size of the dataset ({n} samples in "
                         f"{ds.name})", cfg["n_samples"])
         n = cfg["n_samples"]
-    if "k" in cfg:
+    if any("k" in metric_kwargs(m, cfg) for m in _metrics(cfg)):
         check_k(cfg["k"], n, owner)
     if cfg.get("n_boot"):
         check_boot(cfg, n, owner)
     return n
+
+
+def _metrics(cfg: dict) -> list[str]:
+    """The metrics a run scores: its `metrics` list or its one `metric` (none for a bank)."""
+    return cfg["metrics"] if "metrics" in cfg else [cfg["metric"]] if "metric" in cfg else []
 
 
 def check_boot(cfg: dict, n: int, owner: str) -> None:
@@ -81,7 +86,7 @@ def check_boot(cfg: dict, n: int, owner: str) -> None:
     metric of the run (its fewest rows, and k + 1 for the k-NN metrics; see alignment.bootstrap)."""
     from alignment.metrics import min_rows
 
-    names = cfg["metrics"] if "metrics" in cfg else [cfg["metric"]]
+    names = _metrics(cfg)
     kws = {m: metric_kwargs(m, cfg) for m in names}
     need = max(max(min_rows(m, kw), kw.get("k", 0) + 1) for m, kw in kws.items())
     ok = lambda size: need <= round(BOOT_FRAC * size) < size  # noqa: E731
