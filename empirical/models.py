@@ -514,10 +514,11 @@ def check_gguf(path, name):
 
 
 def check_available(name, owner="load"):
-    """Cheap (no weights read, nothing downloaded): WeightsNotFound, naming the model and the remedy, when `name`
-    cannot be loaded now: a packaged model whose package is missing, a local file or folder that does not exist, a
-    hub model (`hf:ID`, `timm:NAME`) not in the local cache while the hub is off or unreachable; ValueError for an
-    unknown timm architecture or a damaged GGUF file."""
+    """Before any work (no weights loaded, nothing downloaded; a .gguf file not yet converted has its header and
+    metadata parsed, seconds): WeightsNotFound, naming the model and the remedy, when `name` cannot be loaded now: a
+    packaged model whose package is missing, a local file or folder that does not exist, a hub model (`hf:ID`,
+    `timm:NAME`) not in the local cache while the hub is off or unreachable; ValueError for an unknown timm
+    architecture or a damaged GGUF file."""
     check_name(name, owner)
     repo = None
     if name in PACKAGED:
