@@ -307,7 +307,8 @@ def check_spec(spec, owner="load", name="spec"):
     TypeError for a non-string; ValueError (listing the valid forms) otherwise, e.g.
         The 'spec' parameter of load must be 'tuxpaint' (photos), 'tuxpaint:all', an existing folder of image +
         same-name .txt caption files, or an existing .jsonl manifest. Got 'x.jsonl' (no such file) instead.
-    A missing Tux Paint install raises DataNotFound (a FileNotFoundError and a ValueError) saying how to install it.
+    A missing Tux Paint install, or a hub dataset that is not in the local cache while the hub is off or unreachable,
+    raises DataNotFound (a FileNotFoundError and a ValueError) saying how to provide it.
     """
     who = param(name, owner)
     if not isinstance(spec, (str, os.PathLike)):
@@ -402,7 +403,8 @@ def _local_source(src):
 
 def parse_hf(spec, owner="load", name="spec"):
     """Parse 'hf:NAME_OR_PATH[@REVISION][:SPLIT][?image=COL&text=COL&caption=I|all&id=COL]' (cheap: no network,
-    no file read beyond checking that a local source exists) into an `HFSpec`.
+    no file read beyond checking that a local source exists and, for a save_to_disk folder, that it has the split)
+    into an `HFSpec`.
 
     NAME_OR_PATH: a hub id ('minhuh/prh'), a folder written by `Dataset(Dict).save_to_disk`, a folder of data files
     that `datasets.load_dataset` reads (parquet, imagefolder, ...), or parquet files (a path or glob ending in
