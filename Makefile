@@ -8,9 +8,9 @@ STAMP := $(VENV)/.setup-stamp
 
 setup: $(STAMP)
 
-# Re-run the set-up whenever the dependency list or the asset installer changes.
+# Re-run the set-up whenever the dependency list or the asset installer (empirical/assets.py) changes.
 # Package __init__ files too: the editable install maps the top-level packages that exist when it runs.
-$(STAMP): pyproject.toml constraints.txt scripts/setup.sh $(wildcard scripts/install_assets.sh) $(wildcard */__init__.py)
+$(STAMP): pyproject.toml constraints.txt scripts/setup.sh empirical/assets.py $(wildcard */__init__.py)
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
 	touch $@
 

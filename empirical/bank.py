@@ -361,7 +361,7 @@ def prepare(features_or_model, references, metric="mutual_knn", k=10, *, dataset
     computed = [r.model for r in refs if r.model] + ([model] if model else [])
     for name in computed:  # device_map and quantization apply to the language models only
         models.check_name(name, owner)
-        features._check_options(owner, models.modality(name), pooling, batch_size, device, dtype, max_length,
+        features.check_options(owner, models.modality(name), pooling, batch_size, device, dtype, max_length,
                                 progress, layers)
         models.check_placement(name, device, *models.placement_for(name, device_map, quantization), owner)
     if cache_dir is not None:
@@ -580,7 +580,7 @@ def build(model_names, dataset, *, out=None, name=None, pooling="auto", dtype="a
         fail(param("model_names", owner), "be a non-empty list of model names", repr(model_names))
     for m in model_names:
         models.check_name(m, owner)
-        features._check_options(owner, models.modality(m), pooling, batch_size, device, dtype, max_length, progress,
+        features.check_options(owner, models.modality(m), pooling, batch_size, device, dtype, max_length, progress,
                                 layers)
         models.check_placement(m, device, *models.placement_for(m, device_map, quantization), owner)
     if len(set(model_names)) < len(model_names):

@@ -68,7 +68,7 @@ def _check_model(model, owner):
         raise ValueError(f"The 'model' parameter of {owner} must be a causal language model. Got {name!r} instead.")
 
 
-def _check_options(owner, max_length, device, dtype):
+def check_options(owner, max_length, device, dtype):
     check_int(max_length, "max_length", owner, 2)
     models.check_dtype(dtype, owner)
     models.resolve_device(device, owner)
@@ -83,7 +83,7 @@ def token_bits(model, texts, *, max_length=512, device="auto", dtype="float32"):
     owner = "bits_per_byte"
     _check_model(model, owner)
     texts = _check_texts(texts, owner)
-    _check_options(owner, max_length, device, dtype)
+    check_options(owner, max_length, device, dtype)
     m = models.load(model, device=device, dtype=dtype) if isinstance(model, str) else model
     tok = m.tokenizer
     start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
@@ -155,7 +155,7 @@ def cached(model, texts, *, max_length=512, device="auto", dtype="float32", cach
              TypeError)
     _check_model(model, owner)
     texts = _check_texts(texts, owner)
-    _check_options(owner, max_length, device, dtype)
+    check_options(owner, max_length, device, dtype)
     force = check_bool(force, "force", owner)
     if cache_dir is not None:
         check_out_dir(cache_dir, "cache_dir", owner)

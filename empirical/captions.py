@@ -13,6 +13,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from empirical.assets import deb_hint
+
 SVG_ROOT = Path("/usr/share/openclipart/svg")
 PNG_ROOT = Path("/usr/share/openclipart/png")
 OPENCLIPART_LEVELS = ("title", "title+description", "title+description+keywords")
@@ -76,7 +78,7 @@ def openclipart_records(svg_root=SVG_ROOT, png_root=PNG_ROOT, min_words: int = 5
         raise ValueError(f"The 'min_words' parameter of {owner} must be an int >= 0. Got {min_words!r}.")
     if not svg_root.is_dir():
         raise FileNotFoundError(f"The 'svg_root' parameter of {owner} must be a folder. Got {str(svg_root)!r}; "
-                                f"install the Debian packages openclipart-svg and openclipart-png.")
+                                f"{deb_hint(['openclipart-svg', 'openclipart-png'])}.")
     out, seen = [], set()
     for dirpath, _, files in sorted(os.walk(svg_root)):
         for name in sorted(files):

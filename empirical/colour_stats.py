@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from empirical.assets import HINT
 from platonic_core.checks import check_int
 
 from . import geometry
@@ -48,8 +49,8 @@ def foolbox_images(prefix: str = "") -> list[Path]:
     located, not imported (its dependencies are not needed)."""
     spec = find_spec("foolbox")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("foolbox is not installed; its sample images come from `pip install --no-deps "
-                                "foolbox==3.3.4` (scripts/install_assets.sh does it).")
+        raise FileNotFoundError(f"foolbox is not installed; its sample images come from `pip install --no-deps "
+                                f"foolbox==3.3.4`: {HINT}.")
     data = Path(list(spec.submodule_search_locations)[0]) / "data"
     return sorted(p for p in data.glob(f"{prefix}*") if p.suffix in (".png", ".jpg"))
 
@@ -58,7 +59,7 @@ def skimage_photos() -> list[Path]:
     """Paths of the colour photos bundled in scikit-image's wheel (no download): SKIMAGE_PHOTOS."""
     spec = find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("scikit-image is not installed (scripts/install_assets.sh installs it).")
+        raise FileNotFoundError(f"scikit-image is not installed: {HINT}.")
     data = Path(list(spec.submodule_search_locations)[0]) / "data"
     return [data / n for n in SKIMAGE_PHOTOS if (data / n).is_file()]
 

@@ -9,12 +9,13 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from empirical.assets import HINT
 from platonic_core.checks import check_int, fail, param
 
 ENWIKI = "test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
 
-_INSTALL = "run `VENV=.venv bash scripts/install_assets.sh` or `pip install --no-deps --force-reinstall gensim==4.4.0`"
+_INSTALL = f"{HINT} (or `pip install --no-deps --force-reinstall gensim==4.4.0`)"
 
 
 def enwiki_path():

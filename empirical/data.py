@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from empirical import hub
+from empirical.assets import deb_hint
 from platonic_core import runio
 from platonic_core.checks import check_bool, check_choice, check_int, fail, param
 
@@ -231,8 +233,7 @@ def _tuxpaint_root(root):
     root = Path(root)
     if not root.is_dir():
         raise DataNotFound(
-            f"Tux Paint stamps not found at {root}. Install them: `apt-get install tuxpaint-stamps-default` "
-            "(scripts/install_assets.sh does this).")
+            f"Tux Paint stamps not found at {root}. Install them: {deb_hint(['tuxpaint-stamps-default'])}.")
     return root
 
 
@@ -306,7 +307,8 @@ def check_spec(spec, owner="load", name="spec"):
     TypeError for a non-string; ValueError (listing the valid forms) otherwise, e.g.
         The 'spec' parameter of load must be 'tuxpaint' (photos), 'tuxpaint:all', an existing folder of image +
         same-name .txt caption files, or an existing .jsonl manifest. Got 'x.jsonl' (no such file) instead.
-    A missing Tux Paint install raises DataNotFound (a FileNotFoundError and a ValueError) saying how to install it.
+    A missing Tux Paint install, or a hub dataset that is not in the local cache while the hub is off or unreachable,
+    raises DataNotFound (a FileNotFoundError and a ValueError) saying how to provide it.
     """
     who = param(name, owner)
     if not isinstance(spec, (str, os.PathLike)):
@@ -315,7 +317,11 @@ def check_spec(spec, owner="load", name="spec"):
     if not isinstance(text, str) or not text.strip():
         fail(who, f"be a non-empty str: {SPEC_FORMS}", repr(text))
     if text.startswith("hf:"):
-        parse_hf(text, owner, name)
+        p = parse_hf(text, owner, name)
+        if p.kind == "hub":
+            reason = hub.offline_reason()
+            if reason is not None and not hub.cached(p.source, "dataset"):
+                raise DataNotFound(_hf_missing(p, reason, None))
         return text
     if text in TUXPAINT_SPECS:
         _tuxpaint_root(TUXPAINT_ROOT)
@@ -397,7 +403,8 @@ def _local_source(src):
 
 def parse_hf(spec, owner="load", name="spec"):
     """Parse 'hf:NAME_OR_PATH[@REVISION][:SPLIT][?image=COL&text=COL&caption=I|all&id=COL]' (cheap: no network,
-    no file read beyond checking that a local source exists) into an `HFSpec`.
+    no file read beyond checking that a local source exists and, for a save_to_disk folder, that it has the split)
+    into an `HFSpec`.
 
     NAME_OR_PATH: a hub id ('minhuh/prh'), a folder written by `Dataset(Dict).save_to_disk`, a folder of data files
     that `datasets.load_dataset` reads (parquet, imagefolder, ...), or parquet files (a path or glob ending in
@@ -415,10 +422,10 @@ def parse_hf(spec, owner="load", name="spec"):
         if k not in HF_OPTIONS or not eq or not v.strip():
             fail(who, f"have options KEY=VALUE with KEY among {', '.join(HF_OPTIONS)}", f"{item!r} in {spec!r}")
         opts[k] = v.strip()
-    split = "train"
+    split, named = "train", False
     head, colon, tail = body.rpartition(":")
     if colon and tail and "/" not in tail and head:
-        body, split = head, tail
+        body, split, named = head, tail, True
     source, revision = body, None
     if "@" in body:
         src, _, rev = body.rpartition("@")
@@ -438,6 +445,8 @@ def parse_hf(spec, owner="load", name="spec"):
             fail(who, "name parquet files that exist", f"{spec!r} (no file matches {local[1]})")
         if revision is not None:
             fail(who, "give a revision (@REV) for hub datasets only", f"{spec!r} (a local {kind} source)")
+        if kind == "disk":
+            _check_saved_split(local[1], split, named, spec)
     caption = opts.get("caption", "0")
     if caption != "all":
         if not (caption.isascii() and caption.isdigit()):
@@ -447,6 +456,28 @@ def parse_hf(spec, owner="load", name="spec"):
                   opts.get("id"))
 
 
+def _check_saved_split(folder, split, named, spec):
+    """DataError unless a save_to_disk folder has the split: a DatasetDict lists its splits; a saved Dataset is one
+    split and has none to choose (a named split is accepted only when it is the one the Dataset was saved from)."""
+    def read(name):
+        try:
+            return json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    if (folder / "dataset_dict.json").is_file():
+        splits = (read("dataset_dict.json") or {}).get("splits")
+        if isinstance(splits, list) and split not in splits:
+            raise DataError(f"Dataset {spec!r}: split {split!r} not found; the saved dataset has splits "
+                            f"{sorted(splits)}. Name one after ':'.")
+        return
+    saved = (read("state.json") or {}).get("_split")
+    if named and split != saved:
+        was = f" (saved from split {saved!r})" if saved else ""
+        raise DataError(f"Dataset {spec!r}: {folder} is a saved Dataset{was}, not a DatasetDict: it has no splits, "
+                        f"so split {split!r} cannot be chosen. Drop ':{split}' from the spec.")
+
+
 def _read_hf(p):
     """The split of an `HFSpec` as a datasets.Dataset; a source neither local nor downloadable now is DataNotFound
     (naming it and how to provide it, within seconds when the network is unreachable)."""
@@ -454,19 +485,11 @@ def _read_hf(p):
         import datasets
     except ImportError:
         raise ImportError(f"Dataset {p.text!r} needs the `datasets` library: pip install datasets") from None
-    from empirical import hub
 
     empty = DataError(f"Dataset {p.text!r}: split {p.split!r} is empty (0 rows).")
     if p.kind == "disk":
         folder = Path(p.source).expanduser()
-        if (folder / "dataset_dict.json").is_file():
-            try:
-                splits = json.loads((folder / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
-            except (OSError, ValueError, KeyError, TypeError):
-                splits = None
-            if splits is not None and p.split not in splits:
-                raise DataError(f"Dataset {p.text!r}: split {p.split!r} not found; the saved dataset has splits "
-                                f"{sorted(splits)}. Name one after ':'.")
+        if (folder / "dataset_dict.json").is_file():  # parse_hf checked the split
             folder = folder / p.split
         try:  # datasets cannot reopen an empty saved split (no data file): say so before it trips
             no_data = json.loads((folder / "state.json").read_text(encoding="utf-8")).get("_data_files") == []
@@ -501,8 +524,6 @@ def _read_hf(p):
 
 
 def _hf_missing(p, reason, err):
-    from empirical import hub
-
     rev = f", revision={p.revision!r}" if p.revision else ""
     remedy = (f"on a machine with the hub, save it with `datasets.load_dataset({p.source!r}{rev}, "
               f"split={p.split!r}).save_to_disk(DIR)` and use 'hf:DIR', or copy its parquet files and use "

@@ -101,7 +101,7 @@ def fill(model_names, dataset, *, devices=2, accelerator="auto", pooling="auto",
         fail(param("devices", owner), f"be at most the number of GPUs ({gpus})", devices)
     for name in model_names:
         models.check_name(name, owner)
-        features._check_options(owner, models.modality(name), pooling, batch_size, device, dtype, max_length, False,
+        features.check_options(owner, models.modality(name), pooling, batch_size, device, dtype, max_length, False,
                                 layers)
         models.check_placement(name, "auto", None, quantization, owner)
     if accelerator == "cpu":

@@ -113,7 +113,7 @@ def _language_batch(m, texts, max_length):
     return [torch.where(keep.to(h.device), h.float(), 0.0).sum(1) / count.to(h.device) for h in out.hidden_states]
 
 
-def _check_options(owner, modality, pooling, batch_size, device, dtype, max_length, progress, layers=None):
+def check_options(owner, modality, pooling, batch_size, device, dtype, max_length, progress, layers=None):
     """Validate the options shared by extract and cached (cheap: nothing is loaded)."""
     allowed = VISION_POOLING if modality == "vision" else LANGUAGE_POOLING
     if not isinstance(pooling, str) or pooling not in allowed:
@@ -216,7 +216,7 @@ def extract(model, inputs, *, pooling="auto", batch_size=16, device="auto", dtyp
         modality = model.modality
     else:
         fail(param("model", "extract"), "be a model name or a Loaded model", type(model).__name__, TypeError)
-    _check_options("extract", modality, pooling, batch_size, device, dtype, max_length, progress, layers)
+    check_options("extract", modality, pooling, batch_size, device, dtype, max_length, progress, layers)
     layers = check_layers(layers)
     if report is not None and not isinstance(report, dict):
         fail(param("report", "extract"), "be None or a dict", type(report).__name__, TypeError)
@@ -280,7 +280,7 @@ def cache_key(model, dataset, pooling="auto", dtype="float32", max_length=256, *
     resolved on `device` (the key holds the precision used); clamp is None: features are cached before the clamp."""
     modality = models.modality(model)
     _check_dataset(dataset, "cache_key")
-    _check_options("cache_key", modality, pooling, batch_size, device, dtype, max_length, False, layers)
+    check_options("cache_key", modality, pooling, batch_size, device, dtype, max_length, False, layers)
     models.check_placement(model, "auto", None, quantization, "cache_key")
     return {
         "model": model,
@@ -416,7 +416,7 @@ def cached(model, dataset, *, pooling="auto", dtype="float32", device="auto", ba
     owner = "features.cached"
     modality = models.modality(model)
     _check_dataset(dataset, owner)
-    _check_options(owner, modality, pooling, batch_size, device, dtype, max_length, progress, layers)
+    check_options(owner, modality, pooling, batch_size, device, dtype, max_length, progress, layers)
     models.check_placement(model, device, device_map, quantization, owner)
     check_int(chunk_size, "chunk_size", owner, 1)
     force = check_bool(force, "force", owner)

@@ -19,6 +19,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 PROBE_TIMEOUT = 3.0  # seconds one probe of the endpoint may take
 _TRUE = {"1", "ON", "YES", "TRUE"}
@@ -96,6 +97,20 @@ def local_only(offline: bool = True):
     finally:
         for mod, attr, value in saved:
             setattr(mod, attr, value)
+
+
+def cached(repo_id: str, repo_type: str = "model") -> bool:
+    """Whether the local Hugging Face hub cache holds a snapshot of `repo_id` (any revision); for datasets also the
+    datasets library's own cache (HF_DATASETS_CACHE), where a dataset loaded once may live. Reads no file."""
+    from huggingface_hub import constants
+
+    if any((Path(constants.HF_HUB_CACHE) / f"{repo_type}s--{repo_id.replace('/', '--')}" / "snapshots").glob("*")):
+        return True
+    if repo_type == "dataset":
+        from datasets import config
+
+        return (Path(config.HF_DATASETS_CACHE) / repo_id.replace("/", "___")).is_dir()
+    return False
 
 
 def missing_message(kind: str, name: str, reason: str | None, remedy: str, err: BaseException | None = None) -> str:

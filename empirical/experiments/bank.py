@@ -14,7 +14,7 @@ from pathlib import Path
 from platonic_core import checks
 from platonic_core.progress import enabled
 
-from ._common import check_extraction, check_models
+from ._common import check_extraction, check_models, check_samples
 
 DEFAULTS = {
     "models": ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "minilm_l6", "mpnet_base",
@@ -58,6 +58,12 @@ def check(cfg: dict) -> None:
         checks.fail(checks.param("devices", "bank"), "be 1 with a device_map or quantization (one process spreads "
                     "one model over the GPUs)", cfg["devices"])
     check_extraction(cfg, "bank", cfg["models"])
+    from empirical import features, models
+
+    for name in cfg["models"]:  # pooling, max_length, layers as extraction checks them, per modality
+        features.check_options("bank", models.modality(name), cfg["pooling"], cfg["batch_size"], cfg["device"],
+                                cfg["dtype"], cfg["max_length"], False, cfg["layers"])
+    check_samples(cfg, "bank", data.load(cfg["dataset"]))  # last: it reads every image
 
 
 def run(cfg: dict, out: Path):

@@ -15,7 +15,7 @@ import numpy as np
 from platonic_core import checks, runio
 from platonic_core.progress import announce, progress
 
-from ._common import cached, calibrated, check_calibration, check_extraction, check_k, check_models
+from ._common import cached, calibrated, check_calibration, check_extraction, check_models, check_samples
 
 DEFAULTS = {
     "vision_models": ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"],
@@ -49,29 +49,37 @@ def check(cfg: dict) -> None:
     checks.check_choice(cfg["metric"], "metric", "caption_density", alignment.METRICS)
     checks.check_int(cfg["k"], "k", "caption_density", 1)
     if cfg["n_samples"] is not None:
-        check_k(cfg["k"], checks.check_int(cfg["n_samples"], "n_samples", "caption_density", 4), "caption_density")
+        checks.check_int(cfg["n_samples"], "n_samples", "caption_density", 4)
     check_calibration(cfg, "caption_density")
     check_extraction(cfg, "caption_density", cfg["vision_models"] + cfg["language_models"])
+    for which in cfg["datasets"]:  # last: it reads every image
+        check_samples(cfg, "caption_density", image_set(which, cfg["min_words"])[0])
+
+
+def image_set(which: str, min_words: int = 5):
+    """(all the images of one density experiment with their sparsest captions (openclipart: titles), openclipart's
+    records by id or None)."""
+    from empirical import captions as cd
+    from empirical import data
+
+    if which == "tuxpaint":
+        return data.tuxpaint(photos_only=True), None
+    recs = cd.openclipart_records(min_words=min_words)
+    return data.PairedDataset(f"openclipart-min{min_words}", tuple(r.id for r in recs), tuple(r.png for r in recs),
+                              tuple(r.title for r in recs)), {r.id: r for r in recs}
 
 
 def density_datasets(which: str, n_samples, seed: int, min_words: int = 5):
     """(base PairedDataset, [(density label, dataset with those captions), ...]) from the sparsest caption up."""
     from empirical import captions as cd
-    from empirical import data
 
+    base, by_id = image_set(which, min_words)
+    if n_samples is not None:
+        base = base.subset(n_samples, seed)
     if which == "openclipart":
-        recs = cd.openclipart_records(min_words=min_words)
-        base = data.PairedDataset(f"openclipart-min{min_words}", tuple(r.id for r in recs),
-                                  tuple(r.png for r in recs), tuple(r.title for r in recs))
-        if n_samples is not None:
-            base = base.subset(n_samples, seed)
-        by_id = {r.id: r for r in recs}
         levels = [(lv, base.with_captions([cd.openclipart_caption(by_id[i], lv) for i in base.ids],
                                           f"{base.name}-{lv}")) for lv in cd.OPENCLIPART_LEVELS]
     else:
-        base = data.tuxpaint(photos_only=True)
-        if n_samples is not None:
-            base = base.subset(n_samples, seed)
         levels = [(cd.truncation_label(n), base.with_captions([cd.truncate_words(c, n) for c in base.captions],
                                                               f"{base.name}-words{n or 'all'}"))
                   for n in cd.TRUNCATIONS]
@@ -82,8 +90,6 @@ def run(cfg: dict, out: Path):
     vision, language, metric = cfg["vision_models"], cfg["language_models"], cfg["metric"]
     sets = {which: density_datasets(which, cfg["n_samples"], cfg["seed"], cfg["min_words"])
             for which in cfg["datasets"]}
-    for base, _ in sets.values():
-        check_k(cfg["k"], len(base), "caption_density")
 
     n_sweeps = sum(len(levels) for _, levels in sets.values()) * len(vision) * len(language)
     announce(f"  {len(vision)} vision x {len(language)} language models on {', '.join(sets)}: {n_sweeps} layer "

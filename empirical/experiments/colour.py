@@ -43,6 +43,13 @@ def check(cfg: dict) -> None:
 
     check_models(cfg["language_models"], "language_models", "colour", "language", at_least=0)
     checks.check_subset(cfg["sources"], "sources", "colour", SOURCES)
+    for src in cfg["sources"]:  # each source is installed (its photos are read by run)
+        if src == "tuxpaint":
+            from empirical import data
+
+            data.check_spec("tuxpaint", "colour", "sources")
+        else:
+            (colour_stats.foolbox_images if src == "foolbox" else colour_stats.skimage_photos)()
     if cfg["max_photos"] is not None:
         checks.check_int(cfg["max_photos"], "max_photos", "colour", 1)
     checks.check_int(cfg["levels"], "levels", "colour", 2, 256)
@@ -179,47 +186,51 @@ def _fit(dist, rgb, labels, n_perm, seed, n_starts) -> dict:
 
 
 def _plot(reps: dict, out: Path) -> list[str]:
-    """Fig. 8's three panels: CIELAB, pixel cooccurrence (aligned), the best-aligned language model (aligned) in
-    colour.png; every language model in colour_language.png. Returns the file names."""
+    """Save the figures of `figures` into `out`; returns their file names."""
+    names = []
+    for name, fig in figures(reps).items():
+        runio.save_figure(fig, out / name, dpi=110)
+        names.append(name)
+    return names
+
+
+def figures(reps: dict) -> dict:
+    """Fig. 8's three panels: CIELAB, pixel cooccurrence (aligned), the best-aligned language model (aligned) as
+    colour.png; with language models, also colour_language.png: the words' CIELAB and every language model."""
     plt = runio.pyplot()
 
     vis = reps["pixel_cooccurrence"]
     langs = [k for k in reps if k != "pixel_cooccurrence"]
-    best = max(langs, key=lambda k: reps[k]["distance_correlation"]) if langs else None
-
-    def panel(ax, pts, rgb, title, labels=None):
-        ax.scatter(pts[:, 1], pts[:, 2], pts[:, 0], c=np.clip(rgb, 0, 1), s=40, edgecolors="k", linewidths=0.3,
-                   depthshade=False)
-        for i, t in enumerate(labels or []):
-            ax.text(pts[i, 1], pts[i, 2], pts[i, 0], t, fontsize=6)
-        ax.set_xlabel("a*")
-        ax.set_ylabel("b*")
-        ax.set_zlabel("L*")
-        ax.set_title(title, fontsize=9)
 
     def caption(name, r):
         return (f"{name}\nr = {r['distance_correlation']:.2f} (null q95 {r['null_q95']:.2f}), "
                 f"residual {r['procrustes_residual']:.2f}")
 
+    def draw(panels, title):
+        fig = plt.figure(figsize=(4.2 * len(panels), 4.4))
+        for i, (pts, rgb, text, labels) in enumerate(panels):
+            ax = fig.add_subplot(1, len(panels), i + 1, projection="3d")
+            ax.scatter(pts[:, 1], pts[:, 2], pts[:, 0], c=np.clip(rgb, 0, 1), s=40, edgecolors="k",
+                       linewidths=0.3, depthshade=False)
+            for j, t in enumerate(labels or []):
+                ax.text(pts[j, 1], pts[j, 2], pts[j, 0], t, fontsize=6)
+            ax.set_xlabel("a*")
+            ax.set_ylabel("b*")
+            ax.set_zlabel("L*")
+            ax.set_title(text, fontsize=9)
+        fig.suptitle(title, fontsize=10)
+        return fig
+
     panels = [(vis["reference"], vis["rgb"], "Perception: CIELAB", None),
               (vis["embedding"], vis["rgb"], caption("Vision: pixel cooccurrence", vis), None)]
-    if best:
+    if langs:
+        best = max(langs, key=lambda k: reps[k]["distance_correlation"])
         b = reps[best]
         panels.append((b["embedding"], b["rgb"], caption(f"Language: {best}", b), b["labels"]))
-    fig = plt.figure(figsize=(4.2 * len(panels), 4.4))
-    for i, (pts, rgb, title, labels) in enumerate(panels):
-        panel(fig.add_subplot(1, len(panels), i + 1, projection="3d"), pts, rgb, title, labels)
-    fig.suptitle("Colour representations aligned to CIELAB (Kabsch-Umeyama)", fontsize=10)
-    runio.save_figure(fig, out / "colour.png", dpi=110)
-    if not langs:
-        return ["colour.png"]
-        fig = plt.figure(figsize=(4.2 * (len(langs) + 1), 4.4))
+    out = {"colour.png": draw(panels, "Colour representations aligned to CIELAB (Kabsch-Umeyama)")}
+    if langs:
         ref = reps[langs[0]]
-        panel(fig.add_subplot(1, len(langs) + 1, 1, projection="3d"), ref["reference"], ref["rgb"],
-              "CIELAB of the colour words", ref["labels"])
-        for i, name in enumerate(langs):
-            r = reps[name]
-        panel(fig.add_subplot(1, len(langs) + 1, i + 2, projection="3d"), r["embedding"], r["rgb"],
-              caption(name, r), r["labels"])
-    runio.save_figure(fig, out / "colour_language.png", dpi=110)
-    return ["colour.png", "colour_language.png"]
+        panels = [(ref["reference"], ref["rgb"], "CIELAB of the colour words", ref["labels"])]
+        panels += [(reps[k]["embedding"], reps[k]["rgb"], caption(k, reps[k]), reps[k]["labels"]) for k in langs]
+        out["colour_language.png"] = draw(panels, "Colour words in each language model, aligned to CIELAB")
+    return out

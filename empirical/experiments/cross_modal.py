@@ -18,9 +18,9 @@ from ._common import (
     calibrated,
     check_calibration,
     check_extraction,
-    check_k,
     check_metrics,
     check_models,
+    check_samples,
     dataset,
 )
 
@@ -55,13 +55,18 @@ def check(cfg: dict) -> None:
     check_models(cfg["language_models"], "language_models", "cross_modal", "language")
     data.check_spec(cfg["dataset"], "cross_modal", "dataset")
     if cfg["n_samples"] is not None:
-        check_k(cfg["k"], checks.check_int(cfg["n_samples"], "n_samples", "cross_modal", 4), "cross_modal")
+        checks.check_int(cfg["n_samples"], "n_samples", "cross_modal", 4)
     checks.check_int(cfg["k"], "k", "cross_modal", 1)
     check_metrics(cfg, "cross_modal")
     check_calibration(cfg, "cross_modal")
     for key, low in (("corpus_articles", 1), ("corpus_chars", 1), ("bpb_max_length", 2)):
         checks.check_int(cfg[key], key, "cross_modal", low)
     check_extraction(cfg, "cross_modal", cfg["vision_models"] + cfg["language_models"])
+    from empirical import corpus, models
+
+    if any(models.is_causal(name) for name in cfg["language_models"]):
+        corpus.enwiki_path()  # the bits-per-byte corpus is installed
+    check_samples(cfg, "cross_modal", data.load(cfg["dataset"]))  # last: it reads every image
 
 
 def run(cfg: dict, out: Path):
@@ -69,7 +74,6 @@ def run(cfg: dict, out: Path):
 
     vision, language = cfg["vision_models"], cfg["language_models"]
     ds = dataset(cfg)
-    check_k(cfg["k"], len(ds), "cross_modal")
     records = {}
     announce(f"  {len(vision)} vision x {len(language)} language models on {ds.name} (N={len(ds)}); per metric "
              f"{len(vision) * len(language)} layer sweeps, each with {cfg['n_perm']} permutations and "

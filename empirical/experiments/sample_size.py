@@ -17,7 +17,7 @@ import numpy as np
 from platonic_core import checks, runio
 from platonic_core.progress import announce, progress
 
-from ._common import cached, check_extraction, check_models, dataset, metric_kwargs
+from ._common import cached, check_extraction, check_models, check_samples, dataset, metric_kwargs
 
 DEFAULTS = {
     "pairs": ["efficientnet_lite0|minilm_l6", "efficientnet_lite2|mpnet_base",
@@ -77,6 +77,9 @@ def check(cfg: dict) -> None:
     checks.check_choice(cfg["metric"], "metric", "sample_size", alignment.METRICS)
     checks.check_int(cfg["n_perm"], "n_perm", "sample_size", 1)
     check_extraction(cfg, "sample_size", sorted({m for pair in pairs for m in pair}))
+    n = check_samples(cfg, "sample_size", data.load(cfg["dataset"]))  # last: it reads every image
+    if sizes and sizes[-1] > n:
+        checks.fail(checks.param("sizes", "sample_size"), f"be at most the number of samples ({n})", sizes[-1])
 
 
 def subsets(n_total: int, sizes: list[int], draws: int, seed: int, full: bool) -> list[tuple[int, int, np.ndarray]]:
@@ -97,9 +100,6 @@ def run(cfg: dict, out: Path):
     pairs = parse_pairs(cfg["pairs"])
     ds = dataset(cfg)
     sizes = list(cfg["sizes"])
-    if sizes and sizes[-1] > len(ds):
-        checks.fail(checks.param("sizes", "sample_size"), f"be at most the dataset's size ({len(ds)}, {ds.name})",
-                    sizes[-1])
     names = list(dict.fromkeys(m for p in pairs for m in p))
     records = {}
     feats = {m: cached(m, ds, cfg, records, q=cfg["q"]) for m in names}

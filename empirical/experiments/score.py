@@ -15,7 +15,7 @@ from pathlib import Path
 from platonic_core import checks, runio
 from platonic_core.progress import enabled
 
-from ._common import check_extraction, check_null
+from ._common import check_extraction, check_null, check_samples
 
 DEFAULTS = {
     "features": "",              # a model name (computed on `dataset`) or a feature file (.pt)
@@ -45,6 +45,7 @@ def _dataset(cfg: dict):
     if cfg["dataset"] is None:
         return None
     ds = data.load(cfg["dataset"])
+    check_samples(cfg, "score", ds)
     return ds if cfg["n_samples"] is None else ds.subset(cfg["n_samples"], cfg["seed"])
 
 

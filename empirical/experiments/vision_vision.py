@@ -16,7 +16,16 @@ import numpy as np
 from platonic_core import checks, runio
 from platonic_core.progress import announce, progress
 
-from ._common import cached, calibrated, check_calibration, check_extraction, check_k, check_models, dataset, extraction
+from ._common import (
+    cached,
+    calibrated,
+    check_calibration,
+    check_extraction,
+    check_models,
+    check_samples,
+    dataset,
+    extraction,
+)
 
 DEFAULTS = {
     "models": ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "random:efficientnet_lite0",
@@ -49,11 +58,15 @@ def check(cfg: dict) -> None:
     checks.check_choice(cfg["metric"], "metric", "vision_vision", alignment.METRICS)
     checks.check_int(cfg["k"], "k", "vision_vision", 1)
     if cfg["n_samples"] is not None:
-        check_k(cfg["k"], checks.check_int(cfg["n_samples"], "n_samples", "vision_vision", 4), "vision_vision")
+        checks.check_int(cfg["n_samples"], "n_samples", "vision_vision", 4)
     check_calibration(cfg, "vision_vision")
     for key, low in (("train_per_class", 2), ("test_per_class", 1), ("cifar_folds", 2), ("n_bins", 1)):
         checks.check_int(cfg[key], key, "vision_vision", low)
     check_extraction(cfg, "vision_vision")
+    from empirical import probes
+
+    probes.check_fashion()
+    check_samples(cfg, "vision_vision", data.load(cfg["dataset"]))  # last: it reads every image
 
 
 def fashion_dataset(split: str, n_per_class: int, seed: int):
@@ -94,7 +107,6 @@ def run(cfg: dict, out: Path):
 
     names, metric, seed, n_perm = cfg["models"], cfg["metric"], cfg["seed"], cfg["n_perm"]
     photos = dataset(cfg)
-    check_k(cfg["k"], len(photos), "vision_vision")
 
     def feats(name, ds):
         return features.cached(name, ds, **extraction(cfg))
