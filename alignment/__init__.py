@@ -30,6 +30,7 @@ resolution) raise ValueError suggesting dtype=torch.float64. Definitions: docs/D
 """
 from ._faiss import ApproximateKnnWarning
 from ._knn import TieWarning, ties
+from .invariances import INVARIANCES, TRANSFORMS
 from .metrics import (
                       KERNEL_METRICS,
                       KNN_BACKENDS,
@@ -60,4 +61,5 @@ __all__ = ["METRICS", "KERNEL_METRICS", "PARAMS", "KNN_BACKENDS", "CLAMPS", "met
            "lcs_knn", "edit_distance_knn", "cka", "unbiased_cka", "cknna", "svcca", "jaccard_knn", "rbf_cka", "rsa",
            "procrustes", "pwcca", "measure", "measure_kernels", "layerwise", "LayerwiseResult", "prepare", "calibrate",
            "Calibration", "permutation", "AGGREGATES", "chance", "mutual_knn_chance", "bootstrap", "Bootstrap",
-           "subsample", "ApproximateKnnWarning", "TieWarning", "ties"]
+           "subsample", "ApproximateKnnWarning", "TieWarning", "ties",
+           "INVARIANCES", "TRANSFORMS"]
