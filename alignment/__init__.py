@@ -16,6 +16,11 @@ Large N: linear CKA never forms the N x N kernel of an input narrower than N; th
 knn="faiss" (a flat faiss index) or knn="faiss-approx" (an HNSW graph whose recall against exact neighbours on a
 sample is reported as an `ApproximateKnnWarning`).
 
+Ties: where a k-NN list's k-th similarity ties the (k+1)-th (exactly, or within float rounding), the list is decided
+by the tie-break (lower index first) or by rounding; each call (a metric, `calibrate`, `chance`, `layerwise`) then warns
+once with a `TieWarning` carrying the fraction of rows affected, and `with ties() as got:` collects those warnings
+for a caller to record. Which transformations each metric is invariant to: `INVARIANCES` (alignment.invariances).
+
 Ranges: the k-NN metrics, cka, svcca, rbf_cka, procrustes, pwcca in [0, 1]; unbiased_cka, rsa in [-1, 1] (rounding
 past a bound is clipped); cknna is not bounded (see its docstring). No metric returns NaN: where one is undefined
 (constant features, ...) it raises ValueError naming the input. Every metric is invariant to a positive factor on
@@ -24,6 +29,8 @@ Inputs that float32 cannot hold even then (float64 values spanning more than its
 resolution) raise ValueError suggesting dtype=torch.float64. Definitions: docs/DESIGN.md. Imports only numpy and torch.
 """
 from ._faiss import ApproximateKnnWarning
+from ._knn import TieWarning, ties
+from .invariances import INVARIANCES, TRANSFORMS
 from .metrics import (
                       KERNEL_METRICS,
                       KNN_BACKENDS,
@@ -54,4 +61,5 @@ __all__ = ["METRICS", "KERNEL_METRICS", "PARAMS", "KNN_BACKENDS", "CLAMPS", "met
            "lcs_knn", "edit_distance_knn", "cka", "unbiased_cka", "cknna", "svcca", "jaccard_knn", "rbf_cka", "rsa",
            "procrustes", "pwcca", "measure", "measure_kernels", "layerwise", "LayerwiseResult", "prepare", "calibrate",
            "Calibration", "permutation", "AGGREGATES", "chance", "mutual_knn_chance", "bootstrap", "Bootstrap",
-           "subsample", "ApproximateKnnWarning"]
+           "subsample", "ApproximateKnnWarning", "TieWarning", "ties",
+           "INVARIANCES", "TRANSFORMS"]

@@ -96,11 +96,12 @@ def knn(X, k, approx, who):
         redo |= V[:, k - 1] == V[:, k]
     idx, val = I[:, :k].clone(), V[:, :k].clone()
     flat = torch.zeros(n, dtype=torch.bool, device=X.device)
+    near = _knn.near_tie(V[:, k - 1], V[:, k], V[:, 0]) if V.shape[1] > k else torch.zeros_like(flat)
     tied = []
-    for r, (i, v, f, t) in _exact_rows(X, redo.nonzero()[:, 0], k):
-        idx[r], val[r], flat[r] = i, v, f
+    for r, (i, v, f, t, e) in _exact_rows(X, redo.nonzero()[:, 0], k):
+        idx[r], val[r], flat[r], near[r] = i, v, f, e
         tied.append(t)
-    return _knn.assemble(idx, val, flat, tied, n)
+    return _knn.assemble(idx, val, flat, tied, n, near)
 
 
 def _flat(faiss, X, d):

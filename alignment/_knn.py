@@ -8,7 +8,15 @@ Permuting the rows of a representation only relabels its lists, N_{B[perm]}(i) =
 lists of B[perm] come from those of B in O(N k log k) (`relabel`), with ties re-broken by the new index exactly as a
 recomputation would break them: the rows whose k-th similarity is shared by a sample outside the list keep every
 tied sample (`Ties`), and within a list equal similarities are re-ordered by the new index.
+
+Ties at the k-th neighbour, exact or within float rounding (a gap to the (k+1)-th similarity of at most TIE_EPS eps
+of the dtype times the row's scale), leave the list to the tie-break or to rounding: each list records its rows
+(`Knn.near`), the metrics name them (`note`), and a call wrapped by `warns_ties` warns once with a `TieWarning`.
 """
+import contextlib
+import contextvars
+import functools
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -22,6 +30,71 @@ BLOCK = 1 << 24
 # A stack of lists with N * N <= DENSE also keeps an N x N int32 map from (i, j) to the union slot of j in row i, so
 # that `intersect` looks entries up directly instead of by a row-local search (the same answers; at most 64 MiB).
 DENSE = 1 << 24
+# A gap between the k-th and (k+1)-th similarity of at most TIE_EPS eps x max(|top|, |k-th|) counts as a tie: K_PMI of
+# the symmetric torus computed in float64 spreads a class of equal values over 25 eps of its scale.
+TIE_EPS = 64
+
+
+class TieWarning(UserWarning):
+    """Neighbour lists with a tie at the k-th neighbour (exact, or within float rounding) in some rows: there the
+    list is decided by the tie-break (lower index first) or by rounding, not by the data. `fractions`: input name ->
+    the fraction of its rows so tied; `fraction`: the largest; `k`."""
+
+    def __init__(self, fractions, k):
+        self.fractions, self.k = dict(fractions), k
+        self.fraction = max(self.fractions.values())
+        worst = sorted(self.fractions.items(), key=lambda x: -x[1])
+        named = "; ".join(f"{f:.1%} of the rows of the {who}" for who, f in worst[:3])
+        more = f" (and {len(worst) - 3} more inputs)" if len(worst) > 3 else ""
+        super().__init__(f"k-NN lists tie at the k-th neighbour (k={k}, gap within float rounding) in {named}{more}: "
+                         "there the tie-break by index or rounding decides the list")
+
+
+_seen = contextvars.ContextVar("knn_ties", default=None)      # who -> fraction, while a wrapped call runs
+_observers = contextvars.ContextVar("tie_observers", default=())
+
+
+def note(lists, who):
+    """Record the fraction of rows of `lists` tied at the k-th neighbour, under the input name `who`."""
+    seen = _seen.get()
+    if seen is not None and lists.near is not None and lists.near.any():
+        seen[who] = (max(seen.get(who, (0.0, 0))[0], lists.near.double().mean().item()), lists.idx.shape[1])
+
+
+def warns_ties(stacklevel=2):
+    """Decorator: the call warns once (TieWarning) if any lists it noted tie at the k-th neighbour; nested calls
+    report to the outermost one."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kw):
+            if _seen.get() is not None:
+                return fn(*args, **kw)
+            token = _seen.set({})
+            try:
+                out = fn(*args, **kw)
+                seen = _seen.get()
+            finally:
+                _seen.reset(token)
+            if seen:
+                w = TieWarning({who: f for who, (f, _) in seen.items()}, max(k for _, k in seen.values()))
+                for got in _observers.get():
+                    got.append(w)
+                warnings.warn(w, stacklevel=stacklevel)
+            return out
+        return wrapper
+    return deco
+
+
+@contextlib.contextmanager
+def ties():
+    """`with ties() as got:` collects the TieWarning of every metric call inside (also warned as usual), so that a
+    caller can record the tied fractions with its results."""
+    got = []
+    token = _observers.set(_observers.get() + (got,))
+    try:
+        yield got
+    finally:
+        _observers.reset(token)
 
 
 class Ties(NamedTuple):
@@ -45,6 +118,16 @@ class Knn(NamedTuple):
     order: torch.Tensor | None = None   # stacks: L*N*k, a's flat entries (l N k + i k + p) grouped by union slot
     start: torch.Tensor | None = None   # stacks: N (M + 1) + 1, slot i (M + 1) + u holds order[start[s]:start[s+1]]
     umap: torch.Tensor | None = None    # stacks with N^2 <= DENSE: N*N int32, i N + j -> slot of j in union[i], or M
+    near: torch.Tensor | None = None    # N bool: the k-th similarity ties the (k+1)-th within rounding (see near_tie)
+
+
+def near_tie(t, nxt, top, count=None, k=None):
+    """Rows whose k-th similarity t is within rounding of the (k+1)-th, nxt (TIE_EPS eps x max(|top|, |t|), top the
+    row's largest): where they swap, the list changes. -inf = -inf (K_PMI where P_coor = 0) is a tie; count > k
+    (more than k values >= t) is an exact one."""
+    scale = torch.maximum(top.abs(), t.abs()).nan_to_num(0.0, posinf=0.0)
+    near = (t - nxt <= TIE_EPS * torch.finfo(t.dtype).eps * scale) | ((t == nxt) & t.isinf())
+    return near if count is None else near | (count > k)
 
 
 def topk_rows(S, k, diag):
@@ -52,18 +135,23 @@ def topk_rows(S, k, diag):
 
     Order is (-similarity, index): topk gives the right set unless ties straddle the k-th value, and those rows
     are redone by taking the tied entries lowest index first. Returns (idx, val), each b x k, `flat` (b bool):
-    whether every similarity of the row (the sample excluded) equals its top one, and the rows whose tie straddles
-    the k-th value as (rows, need, cand) of `Ties` (None if there are none).
+    whether every similarity of the row (the sample excluded) equals its top one, the rows whose tie straddles
+    the k-th value as (rows, need, cand) of `Ties` (None if there are none), and `near` (b bool, `near_tie`: the
+    (k+1)-th similarity, which the search finds with the k first, is within rounding of the k-th).
     """
     b, n = S.shape
     r = torch.arange(b, device=S.device)
     S[r, diag] = -torch.inf
-    val, idx = torch.topk(S, k, dim=1)
+    val, idx = torch.topk(S, min(k + 1, n), dim=1)  # the (k+1)-th too, for the tie test
+    nxt = val[:, k] if k < n else None
+    val, idx = val[:, :k], idx[:, :k]
     t = val[:, -1:]
     ge = S >= t
     ge[r, diag] = False  # the diagonal is -inf, so it is ">= t" when t = -inf
     count = ge.sum(1)
     flat = (count == n - 1) & (val[:, 0] == t[:, 0])
+    # k = N-1: every other sample is listed, nothing can swap in
+    near = near_tie(t[:, 0], nxt, val[:, 0], count, k) if k < n - 1 else torch.zeros_like(flat)
     redo = (count > k) | (idx == diag[:, None]).any(1)
     ties = None
     if redo.any():
@@ -83,7 +171,7 @@ def topk_rows(S, k, diag):
     idx = idx.sort(dim=1).values
     val = S.gather(1, idx)
     val, o = val.sort(dim=1, descending=True, stable=True)  # stable: equal values keep ascending index
-    return idx.gather(1, o), val, flat, ties
+    return idx.gather(1, o), val, flat, ties, near
 
 
 def _lists(rows, n, k, device):
@@ -91,12 +179,13 @@ def _lists(rows, n, k, device):
     b = max(1, BLOCK // n)
     parts = [topk_rows(rows(i, min(i + b, n)), k, torch.arange(i, min(i + b, n), device=device))
              for i in range(0, n, b)]
-    return assemble(*(torch.cat([p[f] for p in parts]) for f in range(3)), [p[3] for p in parts], n)
+    idx, val, flat, near = (torch.cat([p[f] for p in parts]) for f in (0, 1, 2, 4))
+    return assemble(idx, val, flat, [p[3] for p in parts], n, near)
 
 
-def assemble(idx, val, flat, tied, n):
-    """Knn from the lists idx, values val (N x k, nearest first), `flat` (N bool) and the tie records (rows, need,
-    cand) of `topk_rows` (a list; None entries: no ties)."""
+def assemble(idx, val, flat, tied, n, near=None):
+    """Knn from the lists idx, values val (N x k, nearest first), `flat` (N bool), the tie records (rows, need,
+    cand) of `topk_rows` (a list; None entries: no ties) and the rows tied within rounding, `near` (N bool)."""
     sidx, o = idx.sort(dim=1)
     tied = [t for t in tied if t is not None]
     ties = None
@@ -104,7 +193,7 @@ def assemble(idx, val, flat, tied, n):
         width = max(c.shape[1] for _, _, c in tied)
         ties = Ties(torch.cat([r for r, _, _ in tied]), torch.cat([m for _, m, _ in tied]),
                     torch.cat([torch.nn.functional.pad(c, (0, width - c.shape[1]), value=n) for _, _, c in tied]))
-    return complete(Knn(idx, sidx, val.gather(1, o), None, None, flat, ties))
+    return complete(Knn(idx, sidx, val.gather(1, o), None, None, flat, ties, near=near))
 
 
 def complete(s):

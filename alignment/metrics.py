@@ -47,9 +47,11 @@ _FLAT_ROWS = "every row constant off the diagonal"
 
 
 def _untied(lists, who, got):
-    """Neighbour lists of which at least one row is not a pure tie-break (see _knn.Knn.flat)."""
+    """Neighbour lists of which at least one row is not a pure tie-break (see _knn.Knn.flat); rows tied at the k-th
+    neighbour are noted for the call's TieWarning."""
     if lists.flat.all():
         fail(who, _TIES, got)
+    _knn.note(lists, who)
     return lists
 
 
@@ -329,6 +331,7 @@ def pair_setup(name, A, B, kw, dtype, fn, names=("A", "B"), kernel=False):
     return s, p, ts, whos
 
 
+@_knn.warns_ties(stacklevel=3)
 def _score(name, A, B, kw, dtype, kernel=False):
     s, p, ts, whos = pair_setup(name, A, B, kw, dtype, name, ("K", "L") if kernel else ("A", "B"), kernel)
     sa, sb = ((s.kern if kernel else s.feat)(t, p, who) for t, who in zip(ts, whos))

@@ -18,6 +18,7 @@ import torch
 
 from platonic_core.checks import check_choice, check_int, check_real, fail, param
 
+from . import _knn
 from . import sweep as _sw
 from ._checks import check_dtype
 
@@ -127,6 +128,7 @@ def rank(alpha, n_perm):
     return math.ceil((1 - Fraction(repr(float(alpha)))) * (n_perm + 1))
 
 
+@_knn.warns_ties()
 def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, alpha=0.05, aggregate="max", q=0.95,
               clamp="layer", dtype=torch.float32, **kw):
     """Permutation null and calibrated score of an alignment score (Gröger et al. 2026, Alg. 1 and 2).
@@ -168,6 +170,7 @@ def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, alph
                        *((None, None) if single else (scores, sweeps)))
 
 
+@_knn.warns_ties()
 def chance(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, q=0.95, clamp="layer", dtype=torch.float32,
            **kw):
     """The chance level of a metric on these data, by permutation: the mean of the metric over n_perm permutations

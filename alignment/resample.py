@@ -16,6 +16,7 @@ import torch
 
 from platonic_core.checks import check_choice, check_int, check_real, fail, param
 
+from . import _knn
 from . import metrics as _m
 from . import sweep as _sw
 from ._checks import check_dtype
@@ -58,6 +59,7 @@ def subsample(n, m, seed, device="cpu"):
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:m].sort().values.to(device)
 
 
+@_knn.warns_ties()  # the largest tied fraction over the full data and the replicates
 def bootstrap(feats_a, feats_b, metric="mutual_knn", *, n_boot=200, seed=0, ci=0.95, frac=0.5, aggregate="max",
               q=0.95, clamp="layer", dtype=torch.float32, **kw):
     """Resampling interval of an alignment score (see the module docstring for why rows are subsampled).

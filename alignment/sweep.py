@@ -18,6 +18,7 @@ import torch
 
 from platonic_core.checks import check_bool, check_choice, fail
 
+from . import _knn
 from . import metrics as _m
 from ._checks import as_tensor, check_dtype, check_finite, same_device
 from ._order import quantile, row_quantiles
@@ -205,6 +206,7 @@ def best(scores):
     return float(scores[i, j]), (int(i), int(j))
 
 
+@_knn.warns_ties()
 def layerwise(feats_a, feats_b, metric="mutual_knn", *, q=0.95, clamp="layer", dtype=torch.float32, **kw):
     """Score every layer pair of two models after the paper's pipeline (`prepare`).
 

@@ -83,6 +83,9 @@ def test_experiment_tiny_numbers(tmp_path):
     assert all(s["score"] == pytest.approx(1.0, abs=1e-5) and np.isfinite(s["z"]) for s in scored)
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["results"]["distinct_states"]["40"] <= 16
+    # 400 draws of 16 states: every row's k = 5 nearest are among its duplicates, tied at cosine 1 (recorded)
+    assert data["results"]["knn_ties"]["400"] == 1.0
+    assert all(s["knn_ties"] == 0.0 for s in res["scores"] if s["metric"] in ("cka", "svcca"))
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from platonic_core.checks import check_bool, check_int, check_positive, check_prob, fail, param
+from platonic_core.checks import check_bool, check_int, check_positive, check_prob, check_real, fail, param
 
 from ._checks import check_name, check_seed, check_sizes
 from .chain import MarkovWorld
@@ -127,8 +127,49 @@ def torus(side: int = 8, lazy: float = 0.5, teleport: float = 0.01, seed: int = 
     lazy = check_prob(lazy, "lazy", "torus", open_high=True)
     teleport = check_prob(teleport, "teleport", "torus")
     check_seed(seed, "seed", "torus")
-    g = nx.convert_node_labels_to_integers(nx.grid_2d_graph(s, s, periodic=True), ordering="sorted")
-    return random_walk(g, lazy=lazy, teleport=teleport, name="torus")
+    return random_walk(_torus_graph(s), lazy=lazy, teleport=teleport, name="torus")
+
+
+def _torus_graph(side):
+    return nx.convert_node_labels_to_integers(nx.grid_2d_graph(side, side, periodic=True), ordering="sorted")
+
+
+def _weighted(g, spread, seed):
+    """g with edge weights exp(spread x standard normal), drawn in edge order from `seed`: the walk keeps the graph's
+    shape but loses its symmetries, so no two entries of a PMI row are equal by symmetry (no exact k-NN ties)."""
+    rng = np.random.default_rng(seed)
+    for u, v in g.edges:
+        g[u][v]["weight"] = float(np.exp(spread * rng.standard_normal()))
+    return g
+
+
+@register_world("weighted_torus")
+def weighted_torus(side: int = 8, lazy: float = 0.5, teleport: float = 0.01, edge_noise: float = 0.25,
+                   seed: int = 0) -> MarkovWorld:
+    """The torus walk with log-normal edge weights of spread `edge_noise` (seeded): the torus's shape without its
+    symmetries, whose exact ties decide k-NN metrics on the plain torus. Lazy (1/2) and reversible, so P_coor is PSD
+    and K_PMI PSD-able at W = 16 for seeds 0-15 (C* 0.66-0.74; edge_noise 0.5 is not). The default world of the
+    experiments that compare objectives."""
+    s = check_int(side, "side", "weighted_torus", low=3)
+    lazy = check_prob(lazy, "lazy", "weighted_torus", open_high=True)
+    teleport = check_prob(teleport, "teleport", "weighted_torus")
+    spread = check_real(edge_noise, "edge_noise", "weighted_torus", 0, 5)
+    seed = check_seed(seed, "seed", "weighted_torus")
+    g = _weighted(_torus_graph(s), spread, seed)
+    return random_walk(g, lazy=lazy, teleport=teleport, name="weighted_torus")
+
+
+@register_world("weighted_ring")
+def weighted_ring(n_states: int = 64, lazy: float = 0.5, teleport: float = 0.01, edge_noise: float = 0.25,
+                  seed: int = 0) -> MarkovWorld:
+    """The ring walk with log-normal edge weights of spread `edge_noise` (seeded), as weighted_torus."""
+    n = check_int(n_states, "n_states", "weighted_ring", low=3)
+    lazy = check_prob(lazy, "lazy", "weighted_ring", open_high=True)
+    teleport = check_prob(teleport, "teleport", "weighted_ring")
+    spread = check_real(edge_noise, "edge_noise", "weighted_ring", 0, 5)
+    seed = check_seed(seed, "seed", "weighted_ring")
+    return random_walk(_weighted(nx.cycle_graph(n), spread, seed), lazy=lazy, teleport=teleport,
+                       name="weighted_ring")
 
 
 @register_world("sbm")

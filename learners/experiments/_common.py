@@ -2,7 +2,9 @@
 tables. Imports stay light: `fit` (Lightning) and `alignment` (torch) load on first use."""
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,22 @@ def kernel_alignment(K: np.ndarray, L: np.ndarray, k: int) -> dict:
            for name in ("mutual_knn", "cknna", "cka", "unbiased_cka")}
     out["pearson"] = float(np.corrcoef(K[off], L[off])[0, 1])
     return out
+
+
+@contextlib.contextmanager
+def recorded_ties():
+    """`with recorded_ties() as got:` the alignment.TieWarning of each metric call inside is collected into the list
+    `got` (for the results: see tie_fraction) instead of printed."""
+    import alignment
+
+    with warnings.catch_warnings(), alignment.ties() as got:
+        warnings.simplefilter("ignore", alignment.TieWarning)
+        yield got
+
+
+def tie_fraction(got: list) -> float:
+    """The largest fraction of rows tied at the k-th neighbour over the TieWarnings collected by recorded_ties."""
+    return max((w.fraction for w in got), default=0.0)
 
 
 def pmi_cosine(G: np.ndarray, p: np.ndarray, H: np.ndarray, O: np.ndarray, q: np.ndarray) -> float:

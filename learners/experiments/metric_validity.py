@@ -17,6 +17,8 @@ experiments/lossy.py) and includes the channel's own decorrelation for noisy one
 embeddings converges to it as N grows. Reported per metric: Spearman rank agreement with the truth across
 observations (raw score, calibrated z, score - null mean), and how scores and agreement move with N and k. Writes
 metric_validity_scores.png, metric_validity_agreement.png (and metric_validity_k.png with several k) and a table.
+Draws repeat states (always once N exceeds the number of states): the distinct states per N and the fraction of
+rows whose k-NN lists tie at the k-th neighbour (alignment.TieWarning; each score row's `knn_ties`) are reported.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from platonic_core import checks
 from platonic_core.runio import pyplot, save_figure
 
 from .._checks import check_device
-from ._common import table
+from ._common import recorded_ties, table, tie_fraction
 
 DEFAULTS = {
     "factor_states": 16,         # product of two lazy rings: N = factor_states^2 states (256)
@@ -84,21 +86,8 @@ def check(cfg: dict):
     if cfg["edge_noise"] == 0:
         ring = make_world("ring", n_states=m, seed=cfg["seed"])
         return product_world(ring, ring)
-    return product_world(*(_weighted_ring(m, cfg["edge_noise"], cfg["seed"] + 10 + i) for i in range(2)))
-
-
-def _weighted_ring(m: int, spread: float, seed: int):
-    """A lazy (1/2) walk on a ring whose edge weights are exp(spread x standard normal): reversible with eigenvalues
-    in [0, 1], so P_coor is PSD (the spectral embedding is exact), and without the ring's symmetries."""
-    import networkx as nx
-
-    from worlds import random_walk
-
-    g = nx.cycle_graph(m)
-    rng = np.random.default_rng(seed)
-    for u, v in g.edges:
-        g[u][v]["weight"] = float(np.exp(spread * rng.standard_normal()))
-    return random_walk(g, lazy=0.5, name="weighted_ring")
+    return product_world(*(make_world("weighted_ring", n_states=m, teleport=0.0, edge_noise=cfg["edge_noise"],
+                                      seed=cfg["seed"] + 10 + i) for i in range(2)))
 
 
 def _observations(cfg, n, m) -> dict:
@@ -149,10 +138,13 @@ def _score(metric, A, B, kw, cfg, N, seed, device):
     ta, tb = torch.as_tensor(A, dtype=torch.float32, device=device), torch.as_tensor(B, dtype=torch.float32,
                                                                                        device=device)
     try:
-        if cfg["n_perm"] and N <= cfg["calibrate_max"]:
-            c = alignment.calibrate(ta, tb, metric, n_perm=cfg["n_perm"], seed=seed, **kw)
-            return {"score": float(c.score), "null_mean": float(c.null_mean), "z": float(c.z)}
-        return {"score": alignment.measure(metric, ta, tb, **kw), "null_mean": float("nan"), "z": float("nan")}
+        with recorded_ties() as ties:
+            if cfg["n_perm"] and N <= cfg["calibrate_max"]:
+                c = alignment.calibrate(ta, tb, metric, n_perm=cfg["n_perm"], seed=seed, **kw)
+                out = {"score": float(c.score), "null_mean": float(c.null_mean), "z": float(c.z)}
+            else:
+                out = {"score": alignment.measure(metric, ta, tb, **kw), "null_mean": float("nan"), "z": float("nan")}
+        return {**out, "knn_ties": tie_fraction(ties)}
     except ValueError as err:
         return {"score": float("nan"), "null_mean": float("nan"), "z": float("nan"), "error": str(err)[:200]}
 
@@ -216,6 +208,9 @@ def run(cfg: dict, out: Path):
     big = max(cfg["n_samples"])
     k0 = cfg["ks"][0]
     top = [a for a in agreement if a["n_samples"] == big and a["k"] in (None, k0)]
+    samples = [{"n_samples": N, **{f: float(np.mean([r[f] for r in scores if r["n_samples"] == N and
+                                                     (f != "knn_ties" or r["metric"] in knn_like)]))
+                                   for f in ("distinct_states", "knn_ties")}} for N in cfg["n_samples"]]
     text = "\n\n".join([
         table(truths, ["observation", "kind", "n_obs", "truth", "predicted"],
               f"True alignment with the world (product of two {m}-rings, edge_noise={cfg['edge_noise']}, N={n} "
@@ -233,14 +228,17 @@ def run(cfg: dict, out: Path):
                    for mm in ("mutual_knn", "cka", "cknna", "svcca")}} for t in truths],
               ["observation", "truth", *[f"{mm}@{big}" for mm in ("mutual_knn", "cka", "cknna", "svcca")]],
               f"Mean scores at N={big} (k={k0})"),
+        table(samples, ["n_samples", "distinct_states", "knn_ties"], f"Samples: distinct states among the N draws "
+              f"(of {n}; the rest are duplicated rows) and the mean fraction of rows whose k-NN lists tie at the k-th "
+              "neighbour (duplicates tie exactly: their order there is the tie-break by index)"),
     ])
     finding = _finding(agreement, cfg)
     text += "\n\n" + finding
     results = {"n_states": n, "window": W, "representation": cfg["representation"], "truths": truths,
                "finding": finding,
                "agreement": agreement, "scores": [{k: v for k, v in r.items()} for r in scores],
-               "distinct_states": {str(N): float(np.mean([r["distinct_states"] for r in scores
-                                                          if r["n_samples"] == N])) for N in cfg["n_samples"]},
+               "distinct_states": {str(r["n_samples"]): r["distinct_states"] for r in samples},
+               "knn_ties": {str(r["n_samples"]): r["knn_ties"] for r in samples},
                "plots": plots}
     return results, text
 

@@ -4,11 +4,15 @@ Every objective of learners.objectives (infonce, nce, skipgram, spectral, next_e
 world: (1) exactly, its population optimum (L-BFGS on the exact loss) against its analytic target (modulo its gauge)
 and the optima against each other: the finest relation that holds between two analytic optima (affine, additive
 u(a) + u(b), the same neighbour order in every row, nested spans, or none) beside what each alignment metric scores
-on the population optima (kernel-level metrics on the kernels; SVCCA and the CKA of p-whitened embeddings, both
-invariant to invertible linear maps, on the embeddings), and which metrics call them aligned (score >=
-aligned_at); (2) trained, one Lightning learner per objective and bijective modality, its learned kernel against
-its target, and the cross-modal alignment matrix of the learned representations (every feature-level metric, with
-the permutation null of alignment.calibrate: score, null mean, z). Writes objectives_matrix.png (alignment
+on the population optima (the k-NN metrics as the paper computes them, by cosine similarity of the optimal
+embeddings, or with knn_on='kernel' by ranking the raw kernel values; CKA and CKNNA on the kernels; SVCCA and the
+CKA of p-whitened embeddings, both invariant to invertible linear maps, on the embeddings), and which metrics call
+them aligned (score >= aligned_at); (2) trained, one Lightning learner per objective and bijective modality, its
+learned kernel against its target, and the cross-modal alignment matrix of the learned representations (every
+feature-level metric, with the permutation null of alignment.calibrate: score, null mean, z). Each pair records the
+largest fraction of rows whose k-NN lists tie at the k-th neighbour (`knn_ties`, from alignment.TieWarning): on the
+symmetric torus a row's neighbours come in tie groups (4, 4, 4, 8, ...), so its k-NN scores are set by symmetry
+and tie-breaks; the default weighted torus has no ties. Writes objectives_matrix.png (alignment
 matrices) and objectives_targets.png (learned vs analytic kernels).
 """
 from __future__ import annotations
@@ -25,15 +29,16 @@ from worlds.observations import BIJECTIVE
 from worlds.summary import summarise
 
 from ..objectives import NAMES
-from ._common import check_fits, check_world, fit_in, scaled, table
+from ._common import check_fits, check_world, fit_in, recorded_ties, scaled, table, tie_fraction
 
 DEFAULTS = {
-    "world": "torus",            # lazy torus 8 x 8: P_coor PSD and K_PMI PSD-able at W = 16 (every optimum reachable)
+    "world": "weighted_torus",   # 8 x 8 torus, random edge weights (no exact k-NN ties; 'torus' has them): P_coor PSD,
+                                 # K_PMI PSD-able at W = 16 (every optimum reachable)
     "window": 16,
     "objectives": ["infonce", "nce", "skipgram", "spectral", "next_event", "regression", "vicreg"],
     "modalities": ["permutation", "vector"],  # bijective: permutation (embedding table), vector (MLP), token (text)
     "dim": 64,                   # = N: the critic objectives' optima are closed forms at full rank
-    "dims": {"regression": 9, "vicreg": 8},  # rank-limited objectives (closed forms at every rank; unique at a gap)
+    "dims": {"regression": 5, "vicreg": 4},  # rank-limited objectives (closed forms; vicreg's needs dim <= 5 here)
     "nce_negatives": 16,         # K explicit negatives for nce
     "skipgram_negatives": 5,     # word2vec's K
     "learn_bias": True,          # nce and skipgram with a learnable offset (without it their optima are never PSD)
@@ -41,7 +46,8 @@ DEFAULTS = {
     "steps": 1500,               # x --scale
     "lr": {"permutation": 0.01, "vector": 0.003, "token": 0.003},
     "k": 8,                      # neighbours of the k-NN metrics and CKNNA
-    "cca_dim": 6,                # SVCCA dimensions
+    "knn_on": "features",        # k-NN metrics of the optima: features (cosine, the paper's) | kernel (raw values)
+    "cca_dim": 3,                # SVCCA dimensions (< the smallest dim)
     "n_perm": 10,                # permutations of alignment.calibrate per learned pair (0: no null)
     "aligned_at": 0.9,           # a metric calls two representations aligned at or above this score
     "unreachable": "error",      # an objective whose optimum no Gram critic reaches on this world: error | cap
@@ -49,6 +55,7 @@ DEFAULTS = {
     "accelerator": "auto",       # Lightning accelerator: GPU when present
 }
 RANKED = ("spectral", "regression", "vicreg")  # objectives whose target is the rank-dim closed form
+KNN_ON = ("features", "kernel")
 
 
 def _dim(cfg, name, n):
@@ -94,6 +101,7 @@ def check(cfg: dict):
     checks.check_int(cfg["nce_negatives"], "nce_negatives", name, 1)
     checks.check_int(cfg["skipgram_negatives"], "skipgram_negatives", name, 1)
     checks.check_bool(cfg["learn_bias"], "learn_bias", name)
+    checks.check_choice(cfg["knn_on"], "knn_on", name, KNN_ON)
     checks.check_int(cfg["cca_dim"], "cca_dim", name, 1, min(_dim(cfg, o, n) for o in cfg["objectives"]) - 1,
                      hint="[1, the smallest learner dim - 1]")
     n_perm = checks.check_int(cfg["n_perm"], "n_perm", name, 0)
@@ -199,8 +207,8 @@ def run(cfg: dict, out: Path):
     pairs = []
     for a, b in combinations(names, 2):
         Ka, Kb = pops[a].kernel, pops[b].kernel
-        scores = {m: alignment.measure_kernels(m, Ka, Kb, **alignment.metric_kwargs(m, k=cfg["k"]), **f64)
-                  for m in metrics_k}
+        with recorded_ties() as ties:
+            scores = {m: _optima_score(m, pops[a], pops[b], cfg) for m in metrics_k}
         cca = min(cfg["cca_dim"], pops[a].embeddings.shape[1] - 1, pops[b].embeddings.shape[1] - 1)
         try:
             scores["svcca"] = alignment.svcca(pops[a].embeddings, pops[b].embeddings, cca_dim=cca, **f64)
@@ -210,7 +218,7 @@ def run(cfg: dict, out: Path):
         exact_a = targets[a] if targets[a] is not None else Ka  # the analytic optima (their canonical gauge)
         exact_b = targets[b] if targets[b] is not None else Kb
         pairs.append({"pair": f"{a}/{b}", "relation": relation(exact_a, exact_b, p), "pearson":
-                      _pearson(Ka, Kb), **scores,
+                      _pearson(Ka, Kb), **scores, "knn_ties": tie_fraction(ties),
                       "aligned_by": [m for m, v in scores.items() if v >= cfg["aligned_at"]],
                       "not_aligned_by": [m for m, v in scores.items() if not v >= cfg["aligned_at"]]})
 
@@ -250,17 +258,9 @@ def run(cfg: dict, out: Path):
         for b in names:
             fa, fb = fits[a, ma].state_embeddings, fits[b, mb].state_embeddings
             row = {"a": f"{a}/{ma}", "b": f"{b}/{mb}"}
-            for metric in feat_metrics:
-                kw = alignment.metric_kwargs(metric, k=cfg["k"], cca_dim=cfg["cca_dim"])
-                try:
-                    if cfg["n_perm"]:
-                        cal = alignment.calibrate(fa, fb, metric, n_perm=cfg["n_perm"], seed=cfg["seed"], **kw, **f64)
-                        row[metric] = float(cal.score)
-                        row[f"{metric}_null_mean"], row[f"{metric}_z"] = float(cal.null_mean), float(cal.z)
-                    else:
-                        row[metric] = alignment.measure(metric, fa, fb, **kw, **f64)
-                except ValueError as err:
-                    row[metric], row[f"{metric}_error"] = float("nan"), str(err)
+            with recorded_ties() as ties:
+                _learned_scores(row, fa, fb, feat_metrics, cfg)
+            row["knn_ties"] = tie_fraction(ties)
             Ka, Kb = fits[a, ma].state_kernel, fits[b, mb].state_kernel
             row["pearson"] = _pearson(Ka, Kb)
             row["whitened_cka"] = alignment.cka(white[a, ma], white[b, mb], **f64)
@@ -275,9 +275,12 @@ def run(cfg: dict, out: Path):
               "each objective's gauge; gap: loss minus the unconstrained bound; closed_form_gap: minus the loss of "
               "the closed-form optimum at this rank)"),
         table(pairs, ["pair", "relation", "pearson", "mutual_knn", "lcs_knn", "cknna", "cka", "unbiased_cka", "svcca",
-                      "whitened_cka"],
-              f"Optimal kernels against each other (kernel-level metrics, k={cfg['k']}; svcca and whitened_cka, the "
-              "CKA of p-whitened embeddings (invariant to invertible linear maps), on the embeddings)"),
+                      "whitened_cka", "knn_ties"],
+              f"Optima against each other (k-NN metrics, k={cfg['k']}, "
+              + ("by cosine on the embeddings" if cfg["knn_on"] == "features" else "ranking the raw kernels")
+              + "; cka, cknna on the kernels; svcca and whitened_cka, the CKA of p-whitened embeddings (invariant to "
+              "invertible linear maps), on the embeddings; knn_ties: the largest fraction of rows tied at the k-th "
+              "neighbour)"),
         table([{"pair": r["pair"], "relation": r["relation"], "aligned_by": ",".join(r["aligned_by"]),
                 "not_aligned_by": ",".join(r["not_aligned_by"])} for r in pairs],
               ["pair", "relation", "aligned_by", "not_aligned_by"], f"Which metrics call them aligned (score >= "
@@ -288,7 +291,7 @@ def run(cfg: dict, out: Path):
                         "cross_modal_pearson"],
               f"Learned kernels vs analytic targets ({steps} steps; modulo the gauge; cross_modal_pearson: the "
               f"{ma} learner vs the {mb} one, modulo the gauge)"),
-        table(matrix, ["a", "b", "pearson", "mutual_knn", "cka", "svcca", "whitened_cka"]
+        table(matrix, ["a", "b", "pearson", "mutual_knn", "cka", "svcca", "whitened_cka", "knn_ties"]
               + (["cka_z", "mutual_knn_z"] if cfg["n_perm"] else []),
               f"Learned representations across modalities ({ma} x {mb}; n_perm={cfg['n_perm']})"),
     ])
@@ -319,12 +322,48 @@ def _finding(exact, pairs, by_relation, learned, cfg) -> str:
         r = mono[0]
         parts.append(f"{r['pair']} have the same neighbour order in every row (a monotone transform): mutual_knn "
                      f"{r['mutual_knn']:.3f}, CKA {r['cka']:.3f}, unbiased CKA {r['unbiased_cka']:.3f}")
+    tied = [r for r in pairs if r["knn_ties"] > 0]
+    if tied:
+        parts.append(f"k-NN lists of the optima tie at the k-th neighbour in {len(tied)} of {len(pairs)} pairs (up to "
+                     f"{max(r['knn_ties'] for r in tied):.0%} of the rows): there their k-NN scores are tie-breaks")
     got = [r["target_pearson"] for r in learned if "target_pearson" in r]
     if got:
         worst = min((r for r in learned if "target_pearson" in r), key=lambda r: r["target_pearson"])
         parts.append(f"learned kernels vs targets: Pearson {min(got):.4f} ({worst['objective']}/{worst['modality']}) "
                      f"to {max(got):.4f}")
     return "; ".join(parts) + "." if parts else ""
+
+
+def _optima_score(metric, opt_a, opt_b, cfg) -> float:
+    """A metric on two population optima: the k-NN metrics on the embeddings by cosine (knn_on='features', the
+    paper's) or on the raw kernels (knn_on='kernel', blind to any constant shift c), the others on the kernels."""
+    import torch
+
+    import alignment
+
+    kw = {**alignment.metric_kwargs(metric, k=cfg["k"]), "dtype": torch.float64}
+    if metric.endswith("_knn") and cfg["knn_on"] == "features":
+        return alignment.measure(metric, opt_a.embeddings, opt_b.embeddings, **kw)
+    return alignment.measure_kernels(metric, opt_a.kernel, opt_b.kernel, **kw)
+
+
+def _learned_scores(row, fa, fb, metrics, cfg) -> None:
+    """Each metric on two learned representations into row: the score and, with n_perm, its null mean and z."""
+    import torch
+
+    import alignment
+
+    for metric in metrics:
+        kw = {**alignment.metric_kwargs(metric, k=cfg["k"], cca_dim=cfg["cca_dim"]), "dtype": torch.float64}
+        try:
+            if cfg["n_perm"]:
+                cal = alignment.calibrate(fa, fb, metric, n_perm=cfg["n_perm"], seed=cfg["seed"], **kw)
+                row[metric] = float(cal.score)
+                row[f"{metric}_null_mean"], row[f"{metric}_z"] = float(cal.null_mean), float(cal.z)
+            else:
+                row[metric] = alignment.measure(metric, fa, fb, **kw)
+        except ValueError as err:
+            row[metric], row[f"{metric}_error"] = float("nan"), str(err)
 
 
 def _pearson(a, b) -> float:
