@@ -44,6 +44,11 @@ RUN_DEFAULTS = {
     "threads": 1,     # torch CPU threads (more only spin on small matrices and shared cores)
 }
 
+# alignment's calibrate and bootstrap take seeds up to 2^62 (torch draws seed + p as an int64) and runs derive seeds
+# seed + i with i < 2^31; fits narrow this to Lightning's [0, 2^32 - 1] in their own check
+SEED_MAX = 2 ** 62 - 2 ** 31
+RUNNER_OPTIONS = ("quiet", "kind")  # keyword options of `run` beside the settings; no experiment may take them
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -62,6 +67,10 @@ class Experiment:
 
     @property
     def defaults(self) -> dict:
+        clash = sorted(set(self.load().DEFAULTS) & set(RUNNER_OPTIONS))
+        if clash:  # run(**settings) could not pass them
+            checks.fail(f"settings of {self.name}", f"avoid the runner's own options ({', '.join(RUNNER_OPTIONS)})",
+                        ", ".join(map(repr, clash)), TypeError)
         return {**RUN_DEFAULTS, **self.load().DEFAULTS}
 
     @property
@@ -161,7 +170,8 @@ def resolve(name: str, overrides: dict | None = None, kind: str | None = None) -
     for key, default in defaults.items():
         cfg[key] = _coerce(overrides[key], default, types.get(key), checks.param(key, name)) if key in overrides \
             else default
-    checks.check_int(cfg["seed"], "seed", name, 0)
+    checks.check_int(cfg["seed"], "seed", name, 0, SEED_MAX,
+                     hint="[0, 2^62 - 2^31] (alignment takes seeds up to 2^62, and runs derive seeds seed + i)")
     checks.check_int(cfg["threads"], "threads", name, 1)
     if "scale" in cfg:
         checks.check_positive(cfg["scale"], "scale", name)
@@ -175,10 +185,10 @@ def _rank_zero() -> bool:
     return all(int(os.environ.get(v, "0")) == 0 for v in ("LOCAL_RANK", "NODE_RANK"))
 
 
-def run(name: str, out=None, *, quiet: bool = False, kind: str | None = None, **overrides) -> dict:
+def run(name: str, out=None, /, *, quiet: bool = False, kind: str | None = None, **overrides) -> dict:
     """Run experiment `name` with `overrides` of its DEFAULTS; write <out>/results.json (default out:
     runs/<name>), its figures and report.html; print the summary (and, on a terminal, progress) unless `quiet`;
-    return the results."""
+    return the results. `name` and `out` are positional only, so that settings may be called name or out."""
     cfg = resolve(name, overrides, kind)
     out = checks.check_out_dir(out if out is not None else Path("runs") / name, "out", name)
     cfg["out"] = str(out)
