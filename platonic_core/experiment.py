@@ -190,9 +190,13 @@ def run(name: str, out=None, /, *, quiet: bool = False, kind: str | None = None,
     runs/<name>), its figures and report.html; print the summary (and, on a terminal, progress) unless `quiet`;
     return the results. `name` and `out` are positional only, so that settings may be called name or out."""
     cfg = resolve(name, overrides, kind)
-    out = checks.check_out_dir(out if out is not None else Path("runs") / name, "out", name)
+    return _execute(cfg, checks.check_out_dir(out if out is not None else Path("runs") / name, "out", name), quiet)
+
+
+def _execute(cfg: dict, out: Path, quiet: bool) -> dict:
+    """`run` after its checks: `cfg` resolved, `out` checked."""
     cfg["out"] = str(out)
-    exp = get(name)
+    exp = get(cfg["experiment"])
     import torch  # only now: listing and resolving stay light
 
     threads = torch.get_num_threads()
@@ -266,6 +270,23 @@ def describe(name: str) -> str:
             f"Run options (also --seed, --fresh, --threads):\n{run_opts}\n")
 
 
+def settings(args: argparse.Namespace, kind: str) -> tuple[str, dict]:
+    """(experiment name, settings) of a parsed command line: --set values read against the defaults, and the
+    --seed/--fresh/--threads/--scale shorthands; an unknown name or an inapplicable option is a ValueError."""
+    name = args.name or args.experiment or DEFAULT_EXPERIMENT[kind]
+    exp = get(name, kind)
+    defaults, types = exp.defaults, getattr(exp.load(), "TYPES", {})
+    overrides = {}
+    for key, text in args.settings:
+        overrides[key] = parse_value(text, defaults.get(key), types.get(key)) if key in defaults else text
+    for key in ("seed", "fresh", "threads", "scale"):
+        if getattr(args, key) is not None:
+            if key not in defaults:
+                checks.fail(f"--{key} option", f"apply to {name} (it has no '{key}' setting)", "--" + key)
+            overrides[key] = getattr(args, key)
+    return name, overrides
+
+
 def main(argv: list[str] | None = None, kind: str = "simulation", prog: str | None = None) -> int:
     """The command line of one kind of experiment. User errors exit with status 2 and one line, before any
     work starts."""
@@ -284,21 +305,11 @@ def main(argv: list[str] | None = None, kind: str = "simulation", prog: str | No
         except ValueError as err:
             p.error(str(err))
         return 0
-    name = name or DEFAULT_EXPERIMENT[kind]
     try:
-        exp = get(name, kind)
-        defaults, types = exp.defaults, getattr(exp.load(), "TYPES", {})
-        overrides = {}
-        for key, text in args.settings:
-            overrides[key] = parse_value(text, defaults.get(key), types.get(key)) if key in defaults else text
-        for key in ("seed", "fresh", "threads", "scale"):
-            if getattr(args, key) is not None:
-                if key not in defaults:
-                    checks.fail(f"--{key} option", f"apply to {name} (it has no '{key}' setting)", "--" + key)
-                overrides[key] = getattr(args, key)
+        name, overrides = settings(args, kind)
         out = checks.check_out_dir(args.out or Path("runs") / name, "out", name)
-        resolve(name, overrides, kind)
+        cfg = resolve(name, overrides, kind)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as err:  # ImportError: a missing optional library
         p.error(str(err))
-    run(name, out, quiet=args.quiet, kind=kind, **overrides)
+    _execute(cfg, out, args.quiet)  # checked once: an experiment's check may read its whole dataset
     return 0
