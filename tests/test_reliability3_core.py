@@ -1,6 +1,7 @@
 """Issue 20 (reliability round 3), the runner and report part: settings that share a name with the runner's own
 parameters, report.html and the runs index reading or linking what they should not, a damaged results.json
 stopping the index, seeds beyond what the seeding takes, and durable atomic writes."""
+import base64
 import json
 import os
 import sys
@@ -87,8 +88,6 @@ def test_report_embeds_only_regular_files_inside_the_run_folder(tmp_path):
              "dir.png", "missing.png", "/etc/passwd"]
     _results(run, plots)
     page = report.write_report(run).read_text()
-    import base64
-
     assert base64.b64encode(PNG + b"SECRET").decode() not in page and "root:" not in page
     shown = [base64.b64encode(PNG + x).decode() for x in (b"OK", b"DEEP")]
     assert all(s in page for s in shown) and page.count("<img") == 3  # ok, deep and the symlink to ok
