@@ -41,8 +41,13 @@ DEFAULT_EXPERIMENT = {"simulation": "convergence", "empirical": "cross_modal"}
 RUN_DEFAULTS = {
     "seed": 0,        # every random choice of the run derives from it
     "fresh": False,   # recompute what is cached for this run (fits, features) instead of reusing it
-    "threads": 1,     # torch CPU threads (more only spin on small matrices and shared cores)
+    "threads": 1,     # torch and BLAS CPU threads (more only spin on small matrices and shared cores)
 }
+
+# alignment's calibrate and bootstrap take seeds up to 2^62 (torch draws seed + p as an int64) and runs derive seeds
+# seed + i with i < 2^31; fits narrow this to Lightning's [0, 2^32 - 1] in their own check
+SEED_MAX = 2 ** 62 - 2 ** 31
+RUNNER_OPTIONS = ("quiet", "kind")  # keyword options of `run` beside the settings; no experiment may take them
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,10 @@ class Experiment:
 
     @property
     def defaults(self) -> dict:
+        clash = sorted(set(self.load().DEFAULTS) & set(RUNNER_OPTIONS))
+        if clash:  # run(**settings) could not pass them
+            checks.fail(f"settings of {self.name}", f"avoid the runner's own options ({', '.join(RUNNER_OPTIONS)})",
+                        ", ".join(map(repr, clash)), TypeError)
         return {**RUN_DEFAULTS, **self.load().DEFAULTS}
 
     @property
@@ -162,7 +171,8 @@ def resolve(name: str, overrides: dict | None = None, kind: str | None = None, o
     for key, default in defaults.items():
         cfg[key] = _coerce(overrides[key], default, types.get(key), checks.param(key, name)) if key in overrides \
             else default
-    checks.check_int(cfg["seed"], "seed", name, 0)
+    checks.check_int(cfg["seed"], "seed", name, 0, SEED_MAX,
+                     hint="[0, 2^62 - 2^31] (alignment takes seeds up to 2^62, and runs derive seeds seed + i)")
     checks.check_int(cfg["threads"], "threads", name, 1)
     if "scale" in cfg:
         checks.check_positive(cfg["scale"], "scale", name)
@@ -178,20 +188,27 @@ def _rank_zero() -> bool:
     return all(int(os.environ.get(v, "0")) == 0 for v in ("LOCAL_RANK", "NODE_RANK"))
 
 
-def run(name: str, out=None, *, quiet: bool = False, kind: str | None = None, **overrides) -> dict:
+def run(name: str, out=None, /, *, quiet: bool = False, kind: str | None = None, **overrides) -> dict:
     """Run experiment `name` with `overrides` of its DEFAULTS; write <out>/results.json (default out:
     runs/<name>), its figures and report.html; print the summary (and, on a terminal, progress) unless `quiet`;
-    return the results."""
+    return the results. `name` and `out` are positional only, so that settings may be called name or out."""
     out = checks.check_out_dir(out if out is not None else Path("runs") / name, "out", name)
-    cfg = resolve(name, overrides, kind, out)
-    exp = get(name)
-    import torch  # only now: listing and resolving stay light
+    return _execute(resolve(name, overrides, kind, out), out, quiet)
+
+
+def _execute(cfg: dict, out: Path, quiet: bool) -> dict:
+    """`run` after its checks: `cfg` resolved (with `out`), `out` checked."""
+    cfg["out"] = str(out)
+    exp = get(cfg["experiment"])
+    import scipy.linalg  # noqa: F401  (only now: listing and resolving stay light; loads scipy's BLAS for the limit)
+    import torch
+    from threadpoolctl import threadpool_limits
 
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg["threads"])
     started, clock = datetime.now(timezone.utc), time.perf_counter()
-    try:
-        with progress.quiet(quiet):
+    try:  # BLAS threads too: more than the cores free only spin (64x slower small L-BFGS probes on a busy core)
+        with progress.quiet(quiet), threadpool_limits(cfg["threads"]):
             progress.announce(f"{exp.command}: {exp.description} -> {out}")
             out.mkdir(parents=True, exist_ok=True)
             results, summary = exp.load().run(cfg, out)
@@ -239,7 +256,7 @@ def parser(kind: str, prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--fresh", "--force", dest="fresh", action="store_true", default=None,
                    help="recompute cached fits and features instead of reusing them")
     p.add_argument("--scale", type=float, help="multiply training lengths (experiments with a 'scale' setting)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=int, help="torch and BLAS CPU threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("-h", "--help", action="store_true", help="show this help, or NAME's settings")
     return p
@@ -256,6 +273,23 @@ def describe(name: str) -> str:
     run_opts = "\n".join(f"    {k!r}: {v!r}," for k, v in RUN_DEFAULTS.items())
     return (f"{exp.command} [--set KEY=VALUE ...]\n\n{inspect.getdoc(mod)}\n\nSettings (--set KEY=VALUE):\n{block}\n"
             f"Run options (also --seed, --fresh, --threads):\n{run_opts}\n")
+
+
+def settings(args: argparse.Namespace, kind: str) -> tuple[str, dict]:
+    """(experiment name, settings) of a parsed command line: --set values read against the defaults, and the
+    --seed/--fresh/--threads/--scale shorthands; an unknown name or an inapplicable option is a ValueError."""
+    name = args.name or args.experiment or DEFAULT_EXPERIMENT[kind]
+    exp = get(name, kind)
+    defaults, types = exp.defaults, getattr(exp.load(), "TYPES", {})
+    overrides = {}
+    for key, text in args.settings:
+        overrides[key] = parse_value(text, defaults.get(key), types.get(key)) if key in defaults else text
+    for key in ("seed", "fresh", "threads", "scale"):
+        if getattr(args, key) is not None:
+            if key not in defaults:
+                checks.fail(f"--{key} option", f"apply to {name} (it has no '{key}' setting)", "--" + key)
+            overrides[key] = getattr(args, key)
+    return name, overrides
 
 
 def main(argv: list[str] | None = None, kind: str = "simulation", prog: str | None = None) -> int:
@@ -276,21 +310,11 @@ def main(argv: list[str] | None = None, kind: str = "simulation", prog: str | No
         except ValueError as err:
             p.error(str(err))
         return 0
-    name = name or DEFAULT_EXPERIMENT[kind]
     try:
-        exp = get(name, kind)
-        defaults, types = exp.defaults, getattr(exp.load(), "TYPES", {})
-        overrides = {}
-        for key, text in args.settings:
-            overrides[key] = parse_value(text, defaults.get(key), types.get(key)) if key in defaults else text
-        for key in ("seed", "fresh", "threads", "scale"):
-            if getattr(args, key) is not None:
-                if key not in defaults:
-                    checks.fail(f"--{key} option", f"apply to {name} (it has no '{key}' setting)", "--" + key)
-                overrides[key] = getattr(args, key)
+        name, overrides = settings(args, kind)
         out = checks.check_out_dir(args.out or Path("runs") / name, "out", name)
-        resolve(name, overrides, kind, out)
+        cfg = resolve(name, overrides, kind, out)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as err:  # ImportError: a missing optional library
         p.error(str(err))
-    run(name, out, quiet=args.quiet, kind=kind, **overrides)
+    _execute(cfg, out, args.quiet)  # checked once: an experiment's check may read its whole dataset
     return 0

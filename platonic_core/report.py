@@ -14,6 +14,7 @@ import html
 import json
 import math
 import sys
+import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +29,7 @@ text-align:left}th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric
 .seq{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all;max-width:900px}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}details{margin:.3em 0}
 """
+_SECTIONS = ("config", "results", "timings", "versions")
 
 
 def fmt(value) -> str:
@@ -100,13 +102,19 @@ def headline(data: dict) -> tuple[str, object]:
 
 
 def _figures(run_dir: Path, results: dict) -> str:
-    out = []
+    """The listed PNGs that are regular files inside run_dir (symlinks resolved), embedded; other names listed."""
+    root, out, refused = run_dir.resolve(), [], []
     for name in results.get("plots", []):
-        path = run_dir / name
-        if path.is_file():
-            data = base64.b64encode(path.read_bytes()).decode()
-            out.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
-                       f"<figcaption>{html.escape(name)}</figcaption></figure>")
+        path = (run_dir / str(name)).resolve()
+        if not (path.is_relative_to(root) and path.is_file()):
+            refused.append(str(name))
+            continue
+        data = base64.b64encode(path.read_bytes()).decode()
+        out.append(f'<figure><img alt="{html.escape(str(name))}" src="data:image/png;base64,{data}">'
+                   f"<figcaption>{html.escape(str(name))}</figcaption></figure>")
+    if refused:
+        out.append(f"<p>Not shown (missing, or not a file inside the run folder): "
+                   f"{html.escape(', '.join(refused))}</p>")
     return "".join(out) or "<p>No figures.</p>"
 
 
@@ -140,27 +148,40 @@ def write_report(run_dir) -> Path:
     return runio.atomic_write_bytes(run_dir / "report.html", page.encode())
 
 
+def _row(path: Path, runs_dir: Path) -> tuple:
+    """The index row of the run whose results.json is `path`, its report.html (re)written if missing or stale."""
+    run_dir = path.parent
+    report = run_dir / "report.html"
+    if not report.is_file() or report.stat().st_mtime < path.stat().st_mtime:
+        write_report(run_dir)
+    data = _read(path)
+    label, value = headline(data)
+    timings = data.get("timings", {})
+    when = str(timings.get("started") or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat())
+    return (when, run_dir.relative_to(runs_dir), data.get("config", {}).get("experiment", ""), data.get("seed"),
+            timings.get("seconds"), str(label), value)
+
+
+def _link(rel: Path) -> str:
+    """A relative link to rel/report.html: every character that could make it a scheme or leave the path quoted."""
+    return html.escape("./" + urllib.parse.quote(f"{rel.as_posix()}/report.html"))
+
+
 def write_index(runs_dir="runs") -> Path:
     """runs_dir/index.html: every run below runs_dir (a folder holding results.json), newest first, with a link to
-    its report.html, which is (re)written when missing or older than its results.json."""
+    its report.html, which is (re)written when missing or older than its results.json. A run whose results.json
+    cannot be read or shown is left out with a one-line warning on stderr."""
     runs_dir = Path(runs_dir)
     rows = []
     for path in sorted(runs_dir.rglob("results.json")):
-        run_dir = path.parent
-        report = run_dir / "report.html"
-        if not report.is_file() or report.stat().st_mtime < path.stat().st_mtime:
-            write_report(run_dir)
-        data = _read(path)
-        label, value = headline(data)
-        timings = data.get("timings", {})
-        when = timings.get("started") or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat()
-        rows.append((when, run_dir, data.get("config", {}).get("experiment", ""), data.get("seed"),
-                     timings.get("seconds"), label, value))
+        try:
+            rows.append(_row(path, runs_dir))
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OSError) as err:
+            print(f"warning: skipped {path}: {err}".replace("\n", " "), file=sys.stderr)
     rows.sort(key=lambda r: r[0], reverse=True)
     body = "".join(
-        f'<tr><td><a href="{html.escape(str(d.relative_to(runs_dir) / "report.html"))}">'
-        f"{html.escape(str(d.relative_to(runs_dir)))}</a></td><td>{html.escape(str(e))}</td>{_cell(s)}"
-        f"<td>{html.escape(str(w)[:19])}</td>{_cell(t)}<td>{html.escape(lab)}</td>{_cell(v)}</tr>"
+        f'<tr><td><a href="{_link(d)}">{html.escape(str(d))}</a></td><td>{html.escape(str(e))}</td>{_cell(s)}'
+        f"<td>{html.escape(w[:19])}</td>{_cell(t)}<td>{html.escape(lab)}</td>{_cell(v)}</tr>"
         for w, d, e, s, t, lab, v in rows)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Runs in {html.escape(str(runs_dir))}</title>
@@ -175,9 +196,14 @@ def write_index(runs_dir="runs") -> Path:
 
 def _read(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ValueError(f"Cannot read {path}: {err}. Rerun its experiment to write it again.") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k, {}), dict) for k in _SECTIONS) \
+            or not isinstance(data.get("results", {}).get("plots", []), list):
+        raise ValueError(f"{path} is not a results.json of the one schema (a dict of dicts {', '.join(_SECTIONS)}, "
+                         "results.plots a list). Rerun its experiment to write it again.")
+    return data
 
 
 def main(argv=None) -> int:

@@ -76,8 +76,21 @@ def _clean_stale(path: Path) -> None:
                 tmp.unlink(missing_ok=True)
 
 
+def _fsync(path) -> None:
+    """Flush `path` (a file, or a folder's entries) to disk, where the system lets a folder be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # a folder cannot be opened on Windows
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call `write(tmp_path)` on a temporary file beside `path`, then rename it over `path` (atomic on POSIX).
+    """Call `write(tmp_path)` on a temporary file beside `path`, flush it to disk, then rename it over `path` and
+    flush the folder (atomic and durable on POSIX: after a crash `path` is the old file or the whole new one).
 
     On any error the temporary file is removed and `path` is left as it was.
     """
@@ -89,10 +102,12 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions open() would
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync(path.parent)
     return path
 
 
@@ -117,6 +132,7 @@ def publish_dir(path: str | os.PathLike, fill) -> Path:
     try:
         fill(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     except OSError:
         if not path.is_dir():
             raise

@@ -88,7 +88,7 @@ def test_index_lists_every_run_and_links_its_report(runs, capsys):
     page = (runs / "index.html").read_text()
     _parse(page)
     for name in ("world", "capacity"):
-        assert f'href="{name}/report.html"' in page and (runs / name / "report.html").is_file()
+        assert f'href="./{name}/report.html"' in page and (runs / name / "report.html").is_file()
     assert "3 runs" in page
     assert "wrote" in capsys.readouterr().out
 
