@@ -5,8 +5,40 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
+import alignment as al
 import worlds
+
+F64 = torch.float64
+
+
+def features(seed, n, d, offset=4.0):
+    """Two N x D float32 inputs sharing a latent, plus a large common offset (the same numbers for both dtypes)."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, 16, generator=gen)
+    a = z @ torch.randn(16, d, generator=gen) / 4 + torch.randn(n, d, generator=gen) + offset
+    b = z @ torch.randn(16, d, generator=gen) / 4 + torch.randn(n, d, generator=gen) + offset
+    return a, b
+
+
+@pytest.mark.parametrize("sigma", [300.0, 3e3, 1e5, 1e8, 1e300])
+def test_rbf_cka_at_a_large_bandwidth_is_linear_cka(sigma):
+    # exp(-x) = 1 - x + ...: as sigma grows the centred kernel tends to the centred linear one (up to a factor), so
+    # RBF CKA tends to linear CKA. exp itself rounded to 1 - x left rounding (0.53 for 0.77 at 3e3, then a
+    # ZeroDivisionError; float64 was off at 1e8)
+    A, B = features(1, 300, 24)
+    want = al.cka(A, B, dtype=F64)
+    assert al.rbf_cka(A, B, sigma=sigma, dtype=F64) == pytest.approx(want, abs=1e-7 + 0.1 / sigma / sigma)
+    assert al.rbf_cka(A, B, sigma=sigma) == pytest.approx(want, abs=1e-6 + 0.1 / sigma / sigma)
+
+
+@pytest.mark.parametrize("sigma", [1e-300, 1e-30, 1e-3])
+def test_rbf_cka_at_a_small_bandwidth_is_one(sigma):
+    # both kernels tend to the identity (distinct samples): CKA 1, where 0.5 / sigma^2 overflowed to a
+    # ZeroDivisionError at 1e-300
+    A, B = features(2, 50, 8)
+    assert al.rbf_cka(A, B, sigma=sigma) == 1.0 and al.rbf_cka(A, B, sigma=sigma, dtype=F64) == 1.0
 
 
 def psd_able():
