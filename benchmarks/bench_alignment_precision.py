@@ -41,7 +41,8 @@ def scores(names, A, B, dtype):
     once for metrics that share it (the same feature function and parameters)."""
     firsts = list(dict.fromkeys(metrics.spec(n, "name").feat for n in names))
     out, last = {}, (None, None)
-    for name in sorted(names, key=lambda n: firsts.index(metrics.spec(n, "name").feat)):  # sharers adjacent
+    # sharers adjacent; the k-NN searches (most of the time) last
+    for name in sorted(names, key=lambda n: ("k" in al.PARAMS[n], firsts.index(metrics.spec(n, "name").feat))):
         t0 = time.perf_counter()
         s, p, ts, whos = metrics.pair_setup(name, A, B, {}, dtype, name)
         key = (s.feat, sorted(p.items()))
@@ -50,6 +51,7 @@ def scores(names, A, B, dtype):
             last = key, [s.feat(t, p, who) for t, who in zip(ts, whos)]
         sa, sb = last[1]
         out[name] = s.pair(s.stack([sa]), sb)[0], time.perf_counter() - t0
+        print(f"  {name} {dtype}: {out[name][0]:.8f} in {out[name][1]:.1f} s", flush=True)
     return out
 
 
@@ -68,7 +70,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} cores; D = {args.dim}, offset {args.offset}, tol {args.tol:g}")
+          f"{os.cpu_count()} cores; D = {args.dim}, offset {args.offset}, tol {args.tol:g}", flush=True)
     A, B = features(0, args.n, args.dim, args.offset)
     got = {}
     for n, names in ((args.n, [m for m in al.METRICS if m not in SQUARE]), (args.n_square, list(SQUARE))):
