@@ -11,6 +11,7 @@ alignment.layerwise does.
 
     python benchmarks/bench_alignment_precision.py            # N = 65536, D = 768, N x N metrics at 8192
     python benchmarks/bench_alignment_precision.py --quick    # N = 4096, D = 256, N x N metrics at 2048
+    python benchmarks/bench_alignment_precision.py --metrics mutual_knn,cknna --dim 96   # a subset, narrower
 """
 import argparse
 import os
@@ -64,7 +65,11 @@ def main():
     ap.add_argument("--offset", type=float, default=1.0, help="common offset added to every feature")
     ap.add_argument("--tol", type=float, default=1e-5)
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
+    ap.add_argument("--metrics", default=",".join(al.METRICS), help="comma-separated names (default: all)")
     args = ap.parse_args()
+    chosen = args.metrics.split(",")
+    if not set(chosen) <= set(al.METRICS):
+        ap.error(f"--metrics: unknown {', '.join(sorted(set(chosen) - set(al.METRICS)))}")
     if args.quick:
         args.n, args.dim, args.n_square = 4096, 256, 2048
     if args.threads:
@@ -73,13 +78,14 @@ def main():
           f"{os.cpu_count()} cores; D = {args.dim}, offset {args.offset}, tol {args.tol:g}", flush=True)
     A, B = features(0, args.n, args.dim, args.offset)
     got = {}
-    for n, names in ((args.n, [m for m in al.METRICS if m not in SQUARE]), (args.n_square, list(SQUARE))):
-        for dtype in (torch.float32, torch.float64):
+    square = [m for m in chosen if m in SQUARE]
+    for n, names in ((args.n, [m for m in chosen if m not in SQUARE]), (args.n_square, square)):
+        for dtype in (torch.float32, torch.float64) if names else ():
             for name, v in scores(names, A[:n], B[:n], dtype).items():
                 got.setdefault(name, {"n": n})[dtype] = v
     ok = True
     print(f"{'metric':18s} {'N':>6s} {'float32':>12s} {'float64':>12s} {'|diff|':>9s} {'s f32':>7s} {'s f64':>7s}")
-    for name in al.METRICS:
+    for name in chosen:
         g = got[name]
         (v32, t32), (v64, t64) = g[torch.float32], g[torch.float64]
         diff = abs(v32 - v64)
