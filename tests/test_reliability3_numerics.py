@@ -1,7 +1,10 @@
 """Issue 20 (reliability round 3), the metrics' numerics: every metric's float32 result against its float64 one
 (benchmarks/bench_alignment_precision.py does the same at N = 65536), RBF CKA at any bandwidth, and worlds.min_shift
-at any magnitude."""
+at any magnitude; type hints of alignment's public functions."""
+import inspect
 import math
+import typing
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,3 +76,13 @@ def test_min_shift_is_scale_equivariant(scale):
     L = K.copy()
     L[0, 0] -= 5  # M not PSD: no shift works, at any scale
     assert worlds.min_shift(L * scale) == math.inf and worlds.min_shift(L) == math.inf
+
+
+def test_every_public_function_of_alignment_is_annotated():
+    funcs = [getattr(al, n) for n in al.__all__ if inspect.isfunction(getattr(al, n))]
+    assert len(funcs) >= 20  # metrics, measure(_kernels), sweeps, nulls, resampling, metric_kwargs
+    for f in funcs:
+        hints = typing.get_type_hints(f)  # every annotation resolves
+        missing = [p for p in inspect.signature(f).parameters if p not in hints]
+        assert not missing and "return" in hints, (f.__name__, missing)
+    assert (Path(al.__file__).parent / "py.typed").is_file()
