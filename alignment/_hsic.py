@@ -102,9 +102,21 @@ def rbf_from_features(X, sigma):
     m = quantile(D2, 0.5).item()
     if m == 0:
         return None
-    K = torch.exp(D2.mul_(-0.5 / (sigma * sigma * m)))
+    K = gauss(D2.div_(m), min(0.5 / sigma / sigma, torch.finfo(X.dtype).max))
     K = K - K.mean(0, keepdim=True)
     return _finish(K - K.mean(1, keepdim=True), False, True)
+
+
+def gauss(t, c):
+    """(exp(-c t) - 1) / min(c, 1) of the distances t >= 0 (overwritten), c > 0 finite: the Gaussian kernel less 1
+    (centring removes the shift) and scaled (CKA ignores the factor). exp(-c t) itself rounds to 1 - c t when c t is
+    below float resolution, so at a large bandwidth centring would leave only rounding (wrong scores, then a zero
+    self term); expm1 keeps c t's precision, and for c < 1 the form t expm1(-x) / x, x = c t, keeps magnitudes near
+    t's even where x underflows (its limit -t: linear CKA of the centred features)."""
+    if c >= 1:
+        return torch.expm1(t.mul_(-c))
+    x = t * c
+    return torch.where(x > 0, torch.expm1(-x).div_(x), -1.0).mul_(t)
 
 
 def _finish(K, unbiased, psd):

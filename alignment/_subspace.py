@@ -35,11 +35,11 @@ def procrustes_state(X):
     """X (N x D) column-centred and scaled to unit Frobenius norm, or, when D > N, an N x N matrix W with the same
     W W^T (from a QR of X^T: X = R^T Q^T), which leaves every nuclear norm of X^T Y unchanged; None for constant
     features. The centring subtracts a sample first (constant features become exactly 0) with a power of two
-    (exact) that keeps the norm from overflowing or underflowing."""
+    (exact) that keeps the norm from overflowing or underflowing; the norm is summed in float64."""
     f = factor(maxabs(X), X.dtype)
     X = torch.add(X[0:1] * -f, X, alpha=f)
     X = X - X.mean(0, keepdim=True)
-    norm = torch.linalg.matrix_norm(X)
+    norm = torch.linalg.vector_norm(X, dtype=torch.float64).item()  # float32 sums lose ~N eps (3e-3 at N = 65536)
     if norm == 0:
         return None
     X = X / norm

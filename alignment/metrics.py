@@ -5,7 +5,7 @@ Definitions: docs/DESIGN.md "Metrics". Inputs are numpy arrays or torch tensors;
 inputs' device in `dtype` (float32 by default, float64 on request) and returns a Python float.
 """
 from types import MappingProxyType
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import torch
 
@@ -15,6 +15,7 @@ from . import _faiss, _hsic, _knn, _rsa
 from . import _subspace as _sub
 from ._checks import as_tensor, check_dtype, check_finite, check_rows, same_device, same_rows
 from ._scale import maxabs, pow2
+from ._types import DType, Knn, Matrix
 
 METRICS = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cka", "unbiased_cka", "cknna", "svcca",
            "jaccard_knn", "rbf_cka", "rsa", "procrustes", "pwcca")
@@ -244,7 +245,7 @@ _SPECS = {
 PARAMS = MappingProxyType({name: MappingProxyType(dict(s.defaults)) for name, s in _SPECS.items()})
 
 
-def metric_kwargs(name, **available):
+def metric_kwargs(name: str, **available: Any) -> dict[str, Any]:
     """The subset of `available` that the metric `name` (one of METRICS) takes, e.g.
     metric_kwargs("cknna", k=5, cca_dim=3) == {"k": 5}: route shared settings to any metric without knowing its
     parameters. Values are validated when the metric runs."""
@@ -350,7 +351,7 @@ def check_kernel(K, who, knn_only):
             fail(who, f"be symmetric (max |K - K^T| <= {tol:.3g})", f"max |K - K^T| = {asym:.3g}")
 
 
-def mutual_knn(A, B, k=10, *, knn="exact", dtype=torch.float32):
+def mutual_knn(A: Matrix, B: Matrix, k: int = 10, *, knn: Knn = "exact", dtype: DType = torch.float32) -> float:
     """Mean over samples i of |N_A(i) ∩ N_B(i)| / k, N_X(i) the k nearest rows of i by cosine similarity (i itself
     excluded, ties to the lower index). A: N x D_a, B: N x D_b. Chance level ≈ k / (N-1).
     knn: the neighbour search, "exact" (default), "faiss" (a flat index: the same lists up to float rounding of
@@ -359,32 +360,32 @@ def mutual_knn(A, B, k=10, *, knn="exact", dtype=torch.float32):
     return _score("mutual_knn", A, B, {"k": k, "knn": knn}, dtype)
 
 
-def jaccard_knn(A, B, k=10, *, knn="exact", dtype=torch.float32):
+def jaccard_knn(A: Matrix, B: Matrix, k: int = 10, *, knn: Knn = "exact", dtype: DType = torch.float32) -> float:
     """Mean over samples i of |N_A(i) ∩ N_B(i)| / |N_A(i) ∪ N_B(i)| (cosine k-NN lists as in mutual_knn), in [0, 1];
     a shared count c gives c / (2k - c), below mutual_knn's c / k except at 0 and 1. Chance level ≈
     k / (2(N-1) - k). knn: as in mutual_knn."""
     return _score("jaccard_knn", A, B, {"k": k, "knn": knn}, dtype)
 
 
-def cycle_knn(A, B, k=10, *, knn="exact", dtype=torch.float32):
+def cycle_knn(A: Matrix, B: Matrix, k: int = 10, *, knn: Knn = "exact", dtype: DType = torch.float32) -> float:
     """Fraction of samples i found among the A-neighbours of at least one of i's B-neighbours (cosine k-NN).
     Not symmetric. A: N x D_a, B: N x D_b. knn: as in mutual_knn."""
     return _score("cycle_knn", A, B, {"k": k, "knn": knn}, dtype)
 
 
-def lcs_knn(A, B, k=10, *, knn="exact", dtype=torch.float32):
+def lcs_knn(A: Matrix, B: Matrix, k: int = 10, *, knn: Knn = "exact", dtype: DType = torch.float32) -> float:
     """Mean longest common subsequence of the ordered k-NN lists (nearest first), divided by k. A: N x D_a,
     B: N x D_b. knn: as in mutual_knn."""
     return _score("lcs_knn", A, B, {"k": k, "knn": knn}, dtype)
 
 
-def edit_distance_knn(A, B, k=10, *, knn="exact", dtype=torch.float32):
+def edit_distance_knn(A: Matrix, B: Matrix, k: int = 10, *, knn: Knn = "exact", dtype: DType = torch.float32) -> float:
     """1 - mean Levenshtein distance of the ordered k-NN lists / k. A: N x D_a, B: N x D_b. knn: as in
     mutual_knn."""
     return _score("edit_distance_knn", A, B, {"k": k, "knn": knn}, dtype)
 
 
-def cka(A, B, unbiased=False, *, dtype=torch.float32):
+def cka(A: Matrix, B: Matrix, unbiased: bool = False, *, dtype: DType = torch.float32) -> float:
     """Linear CKA of the features as given: HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)), K = A A^T, L = B B^T,
     biased HSIC (Kornblith 2019) or, with unbiased=True, Song et al. 2012's unbiased HSIC. A: N x D_a, B: N x D_b.
     In [0, 1] (unbiased: [-1, 1]); rounding past the bounds is clipped. Scale-invariant at any magnitude. Constant
@@ -393,12 +394,12 @@ def cka(A, B, unbiased=False, *, dtype=torch.float32):
     return _score("cka", A, B, {"unbiased": unbiased}, dtype)
 
 
-def unbiased_cka(A, B, *, dtype=torch.float32):
+def unbiased_cka(A: Matrix, B: Matrix, *, dtype: DType = torch.float32) -> float:
     """cka(A, B, unbiased=True), in [-1, 1]. N >= 4."""
     return _score("unbiased_cka", A, B, {}, dtype)
 
 
-def cknna(A, B, k=10, *, knn="exact", dtype=torch.float32):
+def cknna(A: Matrix, B: Matrix, k: int = 10, *, knn: Knn = "exact", dtype: DType = torch.float32) -> float:
     """CKNNA (paper App. A): unbiased HSIC of (M*K, M*L), M the intersection of the row-wise top-k masks of the
     linear kernels K = A A^T, L = B B^T (diagonal excluded), normalised by the same for (K, K) and (L, L).
     k = N-1 gives unbiased CKA. Not exactly symmetric in (A, B). N >= 4.
@@ -410,13 +411,13 @@ def cknna(A, B, k=10, *, knn="exact", dtype=torch.float32):
     return _score("cknna", A, B, {"k": k, "knn": knn}, dtype)
 
 
-def svcca(A, B, cca_dim=10, *, dtype=torch.float32):
+def svcca(A: Matrix, B: Matrix, cca_dim: int = 10, *, dtype: DType = torch.float32) -> float:
     """SVCCA: z-score columns, keep the top cca_dim left singular vectors of each side, return the mean canonical
     correlation of the two subspaces, in [0, 1]. cca_dim <= the width and the z-scored rank of each side."""
     return _score("svcca", A, B, {"cca_dim": cca_dim}, dtype)
 
 
-def rbf_cka(A, B, sigma=0.5, *, dtype=torch.float32):
+def rbf_cka(A: Matrix, B: Matrix, sigma: float = 0.5, *, dtype: DType = torch.float32) -> float:
     """CKA (biased HSIC) of Gaussian kernels K_ij = exp(-|a_i - a_j|^2 / (2 s^2)), s = sigma times the median
     pairwise distance of that input (the median of the N x N squared distances, diagonal included, as in Kornblith et
     al.'s demo; sigma > 0). In [0, 1]. Invariant to translation, orthogonal maps and isotropic scaling of either input.
@@ -424,7 +425,7 @@ def rbf_cka(A, B, sigma=0.5, *, dtype=torch.float32):
     return _score("rbf_cka", A, B, {"sigma": sigma}, dtype)
 
 
-def rsa(A, B, *, dtype=torch.float32):
+def rsa(A: Matrix, B: Matrix, *, dtype: DType = torch.float32) -> float:
     """Representational similarity analysis: the Spearman correlation (ties averaged) of the upper triangles of the
     two RDMs 1 - Pearson correlation between samples (rsatoolbox's correlation RDM and spearman comparison), in
     [-1, 1]. Invariant to scaling or shifting any sample (row), to any transform that keeps the order of the
@@ -432,7 +433,7 @@ def rsa(A, B, *, dtype=torch.float32):
     return _score("rsa", A, B, {}, dtype)
 
 
-def procrustes(A, B, *, dtype=torch.float32):
+def procrustes(A: Matrix, B: Matrix, *, dtype: DType = torch.float32) -> float:
     """Angular Procrustes similarity: the nuclear norm of Ã^T B̃, Ã and B̃ the column-centred inputs scaled to unit
     Frobenius norm, in [0, 1]; it is max over orthogonal R of <Ã R, B̃>, and its arccos is the angular Procrustes
     distance (Williams et al. 2021; netrep's LinearMetric(alpha=1, score_method="angular")). Symmetric; invariant to
@@ -440,7 +441,7 @@ def procrustes(A, B, *, dtype=torch.float32):
     return _score("procrustes", A, B, {}, dtype)
 
 
-def pwcca(A, B, *, dtype=torch.float32):
+def pwcca(A: Matrix, B: Matrix, *, dtype: DType = torch.float32) -> float:
     """Projection-weighted CCA (Morcos et al. 2018): sum_i w_i rho_i / sum_i w_i over the canonical correlations rho_i
     of the centred inputs, w_i = sum_j |<h_i, a_j>|, h_i the i-th canonical variate of A (unit norm) and a_j the j-th
     centred column of A: weighted by A, so not symmetric (pwcca(B, A) weights by B). In [0, 1]. Invariant to
@@ -449,14 +450,14 @@ def pwcca(A, B, *, dtype=torch.float32):
     return _score("pwcca", A, B, {}, dtype)
 
 
-def measure(name, A, B, **kw):
+def measure(name: str, A: Matrix, B: Matrix, **kw: Any) -> float:
     """Score A and B (N x D_a, N x D_b) with the metric `name` (one of METRICS); kw: the metric's parameters and
     `dtype`."""
     spec(name, "'name' parameter of measure")
     return _score(name, A, B, {k: v for k, v in kw.items() if k != "dtype"}, kw.get("dtype", torch.float32))
 
 
-def measure_kernels(name, K, L, **kw):
+def measure_kernels(name: str, K: Matrix, L: Matrix, **kw: Any) -> float:
     """Score two N x N kernels / similarity matrices with `name` (one of KERNEL_METRICS).
 
     k-NN metrics rank row i's columns j != i by the given similarity (-inf allowed: ranked last); CKA and CKNNA use

@@ -12,6 +12,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ from platonic_core.checks import check_choice, check_int, check_real, fail, para
 from . import _knn
 from . import sweep as _sw
 from ._checks import check_dtype
+from ._types import Aggregate, Clamp, Device, DType, Layers
 
 AGGREGATES = ("max", "mean")
 
@@ -74,7 +76,7 @@ class Calibration:
         return self.above_null_mean
 
 
-def permutation(n, seed, device="cpu"):
+def permutation(n: int, seed: int, device: Device = "cpu") -> torch.Tensor:
     """The p-th null permutation of `calibrate` is permutation(N, seed + p): drawn by a CPU generator, so every
     device gets the same one. Returns an int64 tensor of length n on `device` (a torch.device or its name)."""
     fn = "permutation"
@@ -129,8 +131,9 @@ def rank(alpha, n_perm):
 
 
 @_knn.warns_ties()
-def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, alpha=0.05, aggregate="max", q=0.95,
-              clamp="layer", dtype=torch.float32, **kw):
+def calibrate(feats_a: Layers, feats_b: Layers, metric: str = "mutual_knn", *, n_perm: int = 100, seed: int = 0,
+              alpha: float = 0.05, aggregate: Aggregate = "max", q: float = 0.95, clamp: Clamp = "layer",
+              dtype: DType = torch.float32, **kw: Any) -> Calibration:
     """Permutation null and calibrated score of an alignment score (Gröger et al. 2026, Alg. 1 and 2).
 
     Two N x D matrices: the metric on them as given (like `measure`); null = the metric with the rows of feats_b
@@ -171,8 +174,8 @@ def calibrate(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, alph
 
 
 @_knn.warns_ties()
-def chance(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, q=0.95, clamp="layer", dtype=torch.float32,
-           **kw):
+def chance(feats_a: Layers, feats_b: Layers, metric: str = "mutual_knn", *, n_perm: int = 100, seed: int = 0,
+           q: float = 0.95, clamp: Clamp = "layer", dtype: DType = torch.float32, **kw: Any) -> float | np.ndarray:
     """The chance level of a metric on these data, by permutation: the mean of the metric over n_perm permutations
     of the rows of feats_b (permutation(N, seed + p), as `calibrate`'s). One pair: a float, equal to
     calibrate(..., n_perm, seed).null_mean. Layer stacks: the La x Lb array of each layer pair's chance level (after
@@ -185,7 +188,7 @@ def chance(feats_a, feats_b, metric="mutual_knn", *, n_perm=100, seed=0, q=0.95,
     return float(means[0, 0]) if single else means
 
 
-def mutual_knn_chance(n, k):
+def mutual_knn_chance(n: int, k: int) -> float:
     """The exact expectation of mutual_knn(A, B[perm], k) over uniformly random permutations perm of N = n rows:
     k / (n - 1), for any A and B whose k-NN lists have no tie at the k-th neighbour (real-valued features almost
     surely). Given perm(i) = u, the relabelled list perm^-1(N_B(u)) is a uniformly random k-subset of the n - 1

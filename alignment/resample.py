@@ -10,6 +10,7 @@ k-NN's chance level is k / (m - 1), and Koepke et al. 2026 show it falls as N gr
 on their own mean and the interval is placed around the full-sample estimate (below). Definitions: docs/DESIGN.md.
 """
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from . import _knn
 from . import metrics as _m
 from . import sweep as _sw
 from ._checks import check_dtype
+from ._types import Aggregate, Clamp, Device, DType, Layers
 from .null import AGGREGATES
 
 
@@ -48,7 +50,7 @@ class Bootstrap:
     best_layers: tuple | None
 
 
-def subsample(n, m, seed, device="cpu"):
+def subsample(n: int, m: int, seed: int, device: Device = "cpu") -> torch.Tensor:
     """The rows of replicate b of `bootstrap` are subsample(N, m, seed + b): m distinct rows of n, drawn without
     replacement by a CPU generator (every device gets the same ones), in ascending order (so ties between samples
     are broken as in the full data: by the lower original index). int64 tensor of length m on `device`."""
@@ -60,8 +62,9 @@ def subsample(n, m, seed, device="cpu"):
 
 
 @_knn.warns_ties()  # the largest tied fraction over the full data and the replicates
-def bootstrap(feats_a, feats_b, metric="mutual_knn", *, n_boot=200, seed=0, ci=0.95, frac=0.5, aggregate="max",
-              q=0.95, clamp="layer", dtype=torch.float32, **kw):
+def bootstrap(feats_a: Layers, feats_b: Layers, metric: str = "mutual_knn", *, n_boot: int = 200, seed: int = 0,
+              ci: float = 0.95, frac: float = 0.5, aggregate: Aggregate = "max", q: float = 0.95,
+              clamp: Clamp = "layer", dtype: DType = torch.float32, **kw: Any) -> Bootstrap:
     """Resampling interval of an alignment score (see the module docstring for why rows are subsampled).
 
     feats_a, feats_b: two N x D matrices (the metric as given, like `measure`) or two layer stacks (the `layerwise`

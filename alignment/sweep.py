@@ -12,6 +12,7 @@ every permutation of a calibration: permuting the rows of a layer relabels its s
 """
 import numbers
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from . import metrics as _m
 from ._checks import as_tensor, check_dtype, check_finite, same_device
 from ._order import quantile, row_quantiles
 from ._scale import unit_rows
+from ._types import Clamp, DType, Layers, Matrix
 
 CLAMPS = ("layer", "stack", "stack-precise")
 
@@ -73,7 +75,8 @@ def check_q(q, fn):
     return float(q)
 
 
-def prepare(X, q=0.95, *, normalize=True, clamp="layer", dtype=torch.float32):
+def prepare(X: Matrix, q: float = 0.95, *, normalize: bool = True, clamp: Clamp = "layer",
+            dtype: DType = torch.float32) -> torch.Tensor:
     """The pipeline on one layer: clamp X (N x D) to [-t, t], t the q-th quantile of |X| (np.quantile's linear
     interpolation), then L2-normalise each row (zero rows stay zero). Returns an N x D tensor on X's device.
     A quantile of 0 (mostly-zero features) would zero every row: ValueError, suggesting q nearer 1.
@@ -207,7 +210,8 @@ def best(scores):
 
 
 @_knn.warns_ties()
-def layerwise(feats_a, feats_b, metric="mutual_knn", *, q=0.95, clamp="layer", dtype=torch.float32, **kw):
+def layerwise(feats_a: Layers, feats_b: Layers, metric: str = "mutual_knn", *, q: float = 0.95,
+              clamp: Clamp = "layer", dtype: DType = torch.float32, **kw: Any) -> LayerwiseResult:
     """Score every layer pair of two models after the paper's pipeline (`prepare`).
 
     feats_a, feats_b: sequences of N x D_l arrays/tensors (widths may differ) or L x N x D arrays, same N.

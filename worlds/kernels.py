@@ -1,6 +1,8 @@
 """The PMI kernel of a cooccurrence matrix and the least constant shift that makes a kernel PSD."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -34,7 +36,8 @@ def min_shift(K, tol: float | None = None) -> float:
     M = U^T K U. Some C works iff M is PSD and b lies in range(M), and then C* = (b^T M^+ b - a) / N, which equals
     -min_{1^T v = 1} v^T K v. Kernels with -inf entries are never PSD-able.
 
-    K: (N, N) symmetric, real; tol: eigenvalue tolerance (default 1e-9 * N * max|K|).
+    K: (N, N) symmetric, real; tol: eigenvalue tolerance (default 1e-9 * N * max|K|). Scale-equivariant:
+    min_shift(c K, c tol) = c min_shift(K, tol) for c > 0, at any magnitude.
     """
     k = _numeric_array(K, "K", "min_shift")
     if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] == 0:
@@ -47,11 +50,16 @@ def min_shift(K, tol: float | None = None) -> float:
         return float("inf")
     if not np.allclose(k, k.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(k).max())):
         fail(param("K", "min_shift"), "be symmetric", f"max |K - K^T| = {np.abs(k - k.T).max():.3g}")
-    k = (k + k.T) / 2
     n = k.shape[0]
     if n == 1:
         return float(-k[0, 0])
-    tol = 1e-9 * n * max(1.0, np.abs(k).max()) if tol is None else tol
+    # C* scales with K: work on K 2^-e with max|K 2^-e| in [0.5, 1) (exact), so that no product overflows at 1e300
+    # or underflows at 1e-300, and scale C* back
+    top = np.abs(k).max()
+    f = math.ldexp(1.0, -max(math.frexp(top)[1], -1022)) if top > 0 else 1.0
+    k = k * f
+    k = (k + k.T) / 2
+    tol = 1e-9 * n * top * f if tol is None else tol * f
     basis = _complement_of_ones(n)
     one = np.full(n, 1 / np.sqrt(n))
     a = one @ k @ one
@@ -64,7 +72,7 @@ def min_shift(K, tol: float | None = None) -> float:
     if np.any(np.abs(coef[null]) > np.sqrt(tol)):
         return float("inf")
     quad = np.sum(coef[~null] ** 2 / evals[~null])
-    return float((quad - a) / n)
+    return float((quad - a) / n / f)
 
 
 def is_psd_able(K, tol: float | None = None) -> bool:
