@@ -36,16 +36,24 @@ def main(argv=None):
     args = p.parse_args(argv)
     if (args.a is None) != (args.b is None):
         p.error("give both --a and --b, or neither (the demo)")
-    n_perm = args.n_perm or (99 if args.tiny else 999)
-    if args.a:
-        a, pairs = np.load(args.a), {"b": np.load(args.b)}
-    else:
-        a, pairs = demo(200 if args.tiny else 2000)
-    for name, b in pairs.items():
-        for metric in ("mutual_knn", "cka"):
-            c = alignment.calibrate(a, b, metric, n_perm=n_perm, **alignment.metric_kwargs(metric, k=args.k))
-            print(f"{name:<10} {metric:<11} score={c.score:.6f} p={c.p_value:.6f} calibrated={c.calibrated_score:.6f} "
-                  f"null_mean={c.null_mean:.6f} threshold={c.threshold:.6f}")
+    n_perm = args.n_perm if args.n_perm is not None else (99 if args.tiny else 999)
+    try:  # a user error (no such file, rows that differ, k too large) is one line
+        if args.a:
+            a, pairs = np.load(args.a), {"b": np.load(args.b)}
+        else:
+            a, pairs = demo(200 if args.tiny else 2000)
+        for name, b in pairs.items():
+            for metric in ("mutual_knn", "cka"):
+                c = alignment.calibrate(a, b, metric, n_perm=n_perm, **alignment.metric_kwargs(metric, k=args.k))
+                show(name, metric, c)
+    except (ValueError, OSError) as e:
+        p.error(str(e))
+
+
+def show(name, metric, c):
+    """One line: the score, its p-value against the permutation null, and the calibrated score."""
+    print(f"{name:<10} {metric:<11} score={c.score:.6f} p={c.p_value:.6f} calibrated={c.calibrated_score:.6f} "
+          f"null_mean={c.null_mean:.6f} threshold={c.threshold:.6f}")
 
 
 if __name__ == "__main__":

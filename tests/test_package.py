@@ -177,6 +177,15 @@ def test_example_score_your_features(tmp_path):
             assert got["p"] == 0.01 and got["calibrated"] > 0.3
         else:
             assert got["p"] > 0.05 and got["calibrated"] == 0
+    a, b = _pair()
+    np.save(tmp_path / "a.npy", a), np.save(tmp_path / "b.npy", b)
+    lines = python(None, path, "--a", "a.npy", "--b", "b.npy", "--k", 4, "--n-perm", 9, cwd=tmp_path).stdout
+    lines = lines.splitlines()
+    c = alignment.calibrate(a, b, "cka", n_perm=9)
+    assert [line.split()[:2] for line in lines] == [["b", "mutual_knn"], ["b", "cka"]]
+    assert numbers(lines[1])["score"] == pytest.approx(c.score, abs=1e-6) and numbers(lines[1])["p"] == c.p_value
+    r = python(None, path, "--a", "a.npy", "--b", "absent.npy", cwd=tmp_path, check=False)
+    assert r.returncode == 2 and "absent.npy" in r.stderr.strip().splitlines()[-1] and "Traceback" not in r.stderr
 
 
 def test_example_simulation_from_scratch(tmp_path):
