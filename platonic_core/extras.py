@@ -4,6 +4,7 @@ pins: those live in constraints.txt). `require` turns a missing one into a one-l
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 DIST = "platonic-toolkit"
 # extra -> {distribution: the top-level module it installs}
@@ -24,7 +25,13 @@ def hint(extra: str) -> str:
 def require(who: str, extra: str) -> None:
     """ModuleNotFoundError "`who` needs the `extra` extra: pip install ..." unless every module of `extra` is
     installed. Modules are looked up, not imported, so a light import stays light."""
-    missing = [m for m in EXTRAS[extra].values() if importlib.util.find_spec(m) is None]
+    missing = [m for m in EXTRAS[extra].values() if not _installed(m)]
     if missing:
         raise ModuleNotFoundError(f"{who} needs the '{extra}' extra: {hint(extra)} (missing: {', '.join(missing)})",
                                   name=missing[0])
+
+
+def _installed(module: str) -> bool:
+    if module in sys.modules:  # imported (find_spec refuses a module without __spec__, e.g. a stand-in) or blocked
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None

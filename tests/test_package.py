@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tomllib
+import types
 from pathlib import Path
 
 import numpy as np
@@ -145,8 +146,13 @@ def test_without_the_empirical_extra_the_command_line_lists_and_refuses_in_one_l
     assert not (tmp_path / "run").exists()
 
 
-def test_require_passes_when_the_extra_is_there():
+def test_require_passes_when_the_extra_is_there(monkeypatch):
     extras.require("me", "sim")  # this environment has every extra
+    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))  # a stand-in without __spec__
+    extras.require("me", "sim")
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    with pytest.raises(ImportError, match=r"^me needs the 'sim' extra: .* \(missing: tqdm\)$"):
+        extras.require("me", "sim")
     with pytest.raises(KeyError):
         extras.require("me", "nope")
 
