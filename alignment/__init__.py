@@ -28,6 +28,8 @@ an input, at any magnitude: inputs are rescaled by powers of two (exact), so A *
 Inputs that float32 cannot hold even then (float64 values spanning more than its range, or differing only below its
 resolution) raise ValueError suggesting dtype=torch.float64. Definitions: docs/DESIGN.md. Imports only numpy and torch.
 """
+from platonic_core import __version__ as __version__  # re-exported: one version for the project
+
 from ._faiss import ApproximateKnnWarning
 from ._knn import TieWarning, ties
 from .invariances import INVARIANCES, TRANSFORMS

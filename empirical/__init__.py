@@ -14,7 +14,11 @@ Modules (import them directly; this package imports nothing heavy):
 The hub is used as the user has it: this package no longer forces HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE. Set them
 yourself to stay offline; with no network, a model or dataset that is not on local disk fails at once with a
 message naming it and how to provide it.
+
+The modules that load models and data (`models`, `data` and those built on them) need the 'empirical' extra;
+importing one without it says so in one line. This package and its experiment registry import without it.
 """
+from platonic_core import __version__ as __version__  # re-exported: one version for the project
 
 
 def score(features_or_model, references, metric="mutual_knn", k=10, **kw):

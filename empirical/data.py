@@ -33,6 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from platonic_core.extras import require
+
+require("empirical.data", "empirical")  # before PIL: one line naming the extra
 from PIL import Image
 
 from empirical import hub

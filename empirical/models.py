@@ -41,6 +41,9 @@ from empirical import hub
 from empirical.assets import HINT as INSTALL_HINT
 from platonic_core import runio
 from platonic_core.checks import check_choice, fail, param
+from platonic_core.extras import require
+
+require("empirical.models", "empirical")
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DTYPE_CHOICES = (*DTYPES, "auto")  # 'auto': bfloat16 on a GPU that supports it, else float32

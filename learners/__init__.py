@@ -16,6 +16,11 @@ import importlib
 import sys
 import types
 
+from platonic_core import __version__ as __version__  # re-exported: one version for the project
+from platonic_core.extras import require
+
+require("learners", "sim")  # here, since the names below load on first use
+
 _EXPORTS = {
     "binary_nce": "losses", "info_nce": "losses", "info_nce_negatives": "losses", "skipgram": "losses",
     "spectral_contrastive": "losses", "next_event": "losses", "one_hot_regression": "losses", "vicreg": "losses",

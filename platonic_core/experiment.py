@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from . import checks, progress, report, runio
 
@@ -96,7 +97,7 @@ def names(kind: str | None = None) -> list[str]:
     return [n for n, e in registry().items() if kind in (None, e.kind)]
 
 
-def get(name, kind: str | None = None) -> Experiment:
+def get(name: str, kind: str | None = None) -> Experiment:
     """The registered experiment `name` (of `kind` if given); an unknown name lists the valid ones."""
     valid = names(kind)
     if not isinstance(name, str) or name not in valid:
@@ -140,7 +141,7 @@ def _coerce(value, default, expected, who):
     return value
 
 
-def parse_value(text: str, default, expected=None):
+def parse_value(text: str, default: Any, expected: type | None = None) -> Any:
     """A --set value from the command line: a Python literal (true/false/null accepted), a bare string where a
     string is expected, and comma-separated items where a list of strings is expected."""
     t = expected if default is None else type(default)
@@ -156,7 +157,8 @@ def parse_value(text: str, default, expected=None):
         return text
 
 
-def resolve(name: str, overrides: dict | None = None, kind: str | None = None, out=None) -> dict:
+def resolve(name: str, overrides: dict[str, Any] | None = None, kind: str | None = None,
+            out: str | os.PathLike | None = None) -> dict[str, Any]:
     """The validated config of experiment `name`: RUN_DEFAULTS <- DEFAULTS <- overrides, then its `check`; `out`,
     when given, is in the config as cfg["out"] (a check may compare the settings with what a run left there)."""
     exp = get(name, kind)
@@ -188,7 +190,8 @@ def _rank_zero() -> bool:
     return all(int(os.environ.get(v, "0")) == 0 for v in ("LOCAL_RANK", "NODE_RANK"))
 
 
-def run(name: str, out=None, /, *, quiet: bool = False, kind: str | None = None, **overrides) -> dict:
+def run(name: str, out: str | os.PathLike | None = None, /, *, quiet: bool = False, kind: str | None = None,
+        **overrides: Any) -> dict[str, Any]:
     """Run experiment `name` with `overrides` of its DEFAULTS; write <out>/results.json (default out:
     runs/<name>), its figures and report.html; print the summary (and, on a terminal, progress) unless `quiet`;
     return the results. `name` and `out` are positional only, so that settings may be called name or out."""
@@ -196,7 +199,7 @@ def run(name: str, out=None, /, *, quiet: bool = False, kind: str | None = None,
     return _execute(resolve(name, overrides, kind, out), out, quiet)
 
 
-def _execute(cfg: dict, out: Path, quiet: bool) -> dict:
+def _execute(cfg: dict[str, Any], out: Path, quiet: bool) -> dict[str, Any]:
     """`run` after its checks: `cfg` resolved (with `out`), `out` checked."""
     cfg["out"] = str(out)
     exp = get(cfg["experiment"])

@@ -11,6 +11,10 @@ One module per statement, each with `check(examples=None, seed=0, ...) -> Statem
 """
 from __future__ import annotations
 
+from platonic_core import __version__ as __version__  # re-exported: one version for the project
+from platonic_core.extras import require
+
+require("proofs_check", "sim")
 from platonic_core.checks import check_int
 from platonic_core.progress import progress
 

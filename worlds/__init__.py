@@ -2,6 +2,10 @@
 
 Importing this package never imports torch, transformers or timm.
 """
+from platonic_core import __version__ as __version__  # re-exported: one version for the project
+from platonic_core.extras import require
+
+require("worlds", "sim")  # before the imports that need it: one line naming the extra, not a traceback
 from . import observations
 from .chain import MarkovWorld
 from .families import WORLDS, list_worlds, make_world, product_world, random_walk, register_world
