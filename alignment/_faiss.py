@@ -23,6 +23,8 @@ import warnings
 import numpy as np
 import torch
 
+from platonic_core.extras import hint
+
 from . import _knn
 
 HNSW_M = 32
@@ -30,7 +32,7 @@ EF_CONSTRUCTION = 40
 EF_MAX = 1024
 RECALL = 0.95    # the sample recall that stops the efSearch doubling
 SAMPLE = 1000    # rows whose exact lists measure the recall
-INSTALL = "pip install faiss-cpu==1.15.1 (or faiss-gpu on a CUDA machine)"
+INSTALL = f"{hint('faiss')} (or faiss-gpu on a CUDA machine)"
 
 
 class ApproximateKnnWarning(UserWarning):

@@ -194,7 +194,7 @@ def test_missing_faiss_gives_an_install_hint(monkeypatch):
     monkeypatch.setattr(_faiss, "available", lambda: False)
     A, B = related(15, 50, 4, 4)
     raises(ImportError, "The 'knn' parameter of mutual_knn must name an installed backend ('faiss' needs the faiss "
-                        "package: pip install faiss-cpu==1.15.1 (or faiss-gpu on a CUDA machine)). Got 'faiss' "
+                        "package: pip install 'platonic-toolkit[faiss]' (or faiss-gpu on a CUDA machine)). Got 'faiss' "
                         "instead.", al.mutual_knn, A, B, knn="faiss")
     raises(ImportError, "'faiss-approx' needs the faiss package", al.calibrate, [A], [B], "cknna", knn="faiss-approx")
     assert al.mutual_knn(A, B) == al.mutual_knn(A, B, knn="exact")  # the default needs no faiss
