@@ -30,7 +30,8 @@ SIZES = {"n_samples", "n_perm", "scale", "max_steps", "models", "vision_models",
 PROGRAMS = {"python -m worlds.run": ("simulation", []), "platonic-sim": ("simulation", []),
             "python -m empirical.run": ("empirical", []), "platonic-empirical": ("empirical", []),
             "python -m learners": ("simulation", ["fit"]), "python -m proofs_check": ("proofs", []),
-            "python -m platonic_core.report": ("report", []), "make": ("make", [])}
+            "python -m platonic_core.report": ("report", []), "make": ("make", []),
+            "python -m empirical.assets": ("assets", []), "pip install": ("pip", [])}
 SYNOPSES = {  # usage patterns with placeholders, not commands
     "python -m worlds.run [NAME] [--set KEY=VALUE ...] [--seed N] [--out DIR] [--fresh] [--scale X] [--threads N] "
     "[--quiet]": "usage synopsis",
@@ -43,6 +44,7 @@ _HUB = "needs the Hugging Face hub and a GPU (hf: models, device_map=auto)"
 SYNTAX_ONLY = {  # command prefix -> why it is not run here
     "make run": "sets up .venv and runs the default simulation (`python -m worlds.run`, run below)",
     "make test": "sets up .venv and runs this whole suite",
+    "pip install": "installs from the registry; the extras it names must exist in pyproject.toml",
     "python -m learners --set accelerator=cpu --set devices=2 --set strategy=ddp": "Lightning relaunches the command "
     "in 2 DDP processes",
     "python -m empirical.run vision_vision --set dataset=/data/my_pairs.jsonl": "/data/my_pairs.jsonl stands for "
@@ -177,6 +179,20 @@ def _run(cmd, root, capsys):
     if handler == "make":
         assert what == "syntax", f"{cmd!r}: make is never run here"
         assert re.search(rf"^{re.escape(argv[0])}:", (ROOT / "Makefile").read_text(), re.M), f"no target {argv[0]}"
+    elif handler == "pip":
+        assert what == "syntax", f"{cmd!r}: pip is never run here"
+        import tomllib
+
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+        for spec in argv:
+            name, _, extras = spec.partition("[")
+            assert name == project["name"], f"{cmd!r}: installs {name}, not {project['name']}"
+            for extra in filter(None, extras.rstrip("]").split(",")):
+                assert extra in project["optional-dependencies"], f"{cmd!r}: no extra {extra!r} in pyproject.toml"
+    elif handler == "assets":  # the set-up ran it: every asset is there, so its check reports nothing missing
+        from empirical import assets
+
+        assert assets.main([*argv, "--check"]) == 0
     elif handler == "proofs":
         from proofs_check.__main__ import main
 
