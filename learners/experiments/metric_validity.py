@@ -30,7 +30,7 @@ from platonic_core import checks
 from platonic_core.runio import pyplot, save_figure
 
 from .._checks import check_device
-from ._common import recorded_ties, table, tie_fraction
+from ._common import NOT_CALIBRATED, calibrated, check_n_perm, null_fields, recorded_ties, table, tie_fraction
 
 DEFAULTS = {
     "factor_states": 16,         # product of two lazy rings: N = factor_states^2 states (256)
@@ -43,7 +43,7 @@ DEFAULTS = {
     "n_samples": [100, 300, 1000],  # N events (full: [100, 1000, 10000, 100000]; 1e5 needs ~40 GB per Gram: GPU)
     "ks": [10],                  # k of the k-NN metrics and CKNNA (full: [5, 10, 50])
     "repeats": 2,                # independent draws of the N events
-    "n_perm": 5,                 # permutations of alignment.calibrate (0: no null)
+    "n_perm": 100,               # permutations of alignment.calibrate (0: no null; below 19: "not calibrated")
     "calibrate_max": 1000,       # the largest N that gets the null (each permutation costs one more evaluation)
     "cca_dim": 10,               # SVCCA dimensions (capped by both sides' ranks)
     "device": "cpu",             # torch device of the metrics (cuda for the 1e5 samples)
@@ -72,9 +72,7 @@ def check(cfg: dict):
     checks.check_ints(cfg["n_samples"], "n_samples", name, 10)
     checks.check_ints(cfg["ks"], "ks", name, 1, min(cfg["n_samples"]) - 1)
     checks.check_int(cfg["repeats"], "repeats", name, 1)
-    n_perm = checks.check_int(cfg["n_perm"], "n_perm", name, 0)
-    if n_perm == 1:
-        checks.fail(checks.param("n_perm", name), "be 0 (no null) or >= 2", 1)
+    check_n_perm(cfg, name)
     checks.check_int(cfg["calibrate_max"], "calibrate_max", name, 0)
     checks.check_int(cfg["cca_dim"], "cca_dim", name, 1)
     check_device(cfg["device"], "device", name)
@@ -141,7 +139,7 @@ def _score(metric, A, B, kw, cfg, N, seed, device):
         with recorded_ties() as ties:
             if cfg["n_perm"] and N <= cfg["calibrate_max"]:
                 c = alignment.calibrate(ta, tb, metric, n_perm=cfg["n_perm"], seed=seed, **kw)
-                out = {"score": float(c.score), "null_mean": float(c.null_mean), "z": float(c.z)}
+                out = {"score": float(c.score), **null_fields(c)}
             else:
                 out = {"score": alignment.measure(metric, ta, tb, **kw), "null_mean": float("nan"), "z": float("nan")}
         return {**out, "knn_ties": tie_fraction(ties)}
@@ -268,7 +266,7 @@ def _finding(agreement, cfg) -> str:
                    "merged class fill it)" if knn else "")
             parts.append(f"falling with N: {', '.join(down)}{why}")
     z = [(at[m, n]["spearman_z"], at[m, n]["spearman_excess"], at[m, n]["spearman"]) for m in metrics for n in Ns
-         if np.isfinite(at[m, n]["spearman_z"])]
+         if at[m, n]["spearman_z"] != NOT_CALIBRATED and np.isfinite(at[m, n]["spearman_z"])]
     if z:
         worse_z = sum(a < c - 0.05 for a, _, c in z)
         worse_x = sum(b < c - 0.05 for _, b, c in z if np.isfinite(b))
@@ -290,7 +288,8 @@ def _means(scores, truth) -> dict:
     for key in keys:
         sel = [r for r in scores if (r["n_samples"], r["k"], r["observation"], r["metric"]) == key]
         out[key] = {f: float(np.nanmean([r[f] for r in sel])) if any(np.isfinite(r[f]) for r in sel)
-                    else float("nan") for f in ("score", "null_mean", "z")}
+                    else float("nan") for f in ("score", "null_mean", "z")
+                    if not any(isinstance(r[f], str) for r in sel)}
         out[key]["std"] = float(np.nanstd([r["score"] for r in sel])) if len(sel) > 1 else 0.0
     return out
 
@@ -303,13 +302,15 @@ def _agreement(scores, truth, cfg, metrics, knn_like, spearmanr) -> list:
     for N in cfg["n_samples"]:
         for metric in metrics:
             for k in (cfg["ks"] if metric in knn_like else [None]):
-                s, z, null = (np.array([means[N, k, x, metric][f] for x in names]) for f in ("score", "z", "null_mean"))
+                s, null = (np.array([means[N, k, x, metric][f] for x in names]) for f in ("score", "null_mean"))
+                z = np.array([means[N, k, x, metric].get("z", np.nan) for x in names])
 
                 def sp(v):
                     ok = np.isfinite(v)
                     return float(spearmanr(v[ok], t[ok])[0]) if ok.sum() >= 3 and np.ptp(v[ok]) > 0 else float("nan")
                 ok = np.isfinite(s)
-                rows.append({"n_samples": N, "metric": metric, "k": k, "spearman": sp(s), "spearman_z": sp(z),
+                rows.append({"n_samples": N, "metric": metric, "k": k, "spearman": sp(s),
+                             "spearman_z": sp(z) if calibrated(cfg["n_perm"]) else NOT_CALIBRATED,
                              "spearman_excess": sp(s - null),
                              "pearson": float(np.corrcoef(s[ok], t[ok])[0, 1]) if ok.sum() >= 3 and np.ptp(s[ok]) > 0
                              else float("nan"),

@@ -9,7 +9,8 @@ embeddings, or with knn_on='kernel' by ranking the raw kernel values; CKA and CK
 CKA of p-whitened embeddings, both invariant to invertible linear maps, on the embeddings), and which metrics call
 them aligned (score >= aligned_at); (2) trained, one Lightning learner per objective and bijective modality, its
 learned kernel against its target, and the cross-modal alignment matrix of the learned representations (every
-feature-level metric, with the permutation null of alignment.calibrate: score, null mean, z). Each pair records the
+feature-level metric, with the permutation null of alignment.calibrate: score, null mean, z, p, calibrated score;
+"not calibrated" in place of the last three with fewer than 19 permutations). Each pair records the
 largest fraction of rows whose k-NN lists tie at the k-th neighbour (`knn_ties`, from alignment.TieWarning): on the
 symmetric torus a row's neighbours come in tie groups (4, 4, 4, 8, ...), so its k-NN scores are set by symmetry
 and tie-breaks; the default weighted torus has no ties. Writes objectives_matrix.png (alignment
@@ -29,7 +30,8 @@ from worlds.observations import BIJECTIVE
 from worlds.summary import summarise
 
 from ..objectives import NAMES
-from ._common import check_fits, check_world, fit_in, recorded_ties, scaled, table, tie_fraction
+from ._common import (check_fits, check_n_perm, check_world, fit_in, null_fields, recorded_ties, scaled, table,
+                      tie_fraction)
 
 DEFAULTS = {
     "world": "weighted_torus",   # 8 x 8 torus, random edge weights (no exact k-NN ties; 'torus' has them): P_coor PSD,
@@ -48,7 +50,8 @@ DEFAULTS = {
     "k": 8,                      # neighbours of the k-NN metrics and CKNNA
     "knn_on": "features",        # k-NN metrics of the optima: features (cosine, the paper's) | kernel (raw values)
     "cca_dim": 3,                # SVCCA dimensions (< the smallest dim)
-    "n_perm": 10,                # permutations of alignment.calibrate per learned pair (0: no null)
+    "n_perm": 100,               # permutations of alignment.calibrate per learned pair (0: no null; below 19 z, p
+                                 # and the calibrated score read "not calibrated")
     "aligned_at": 0.9,           # a metric calls two representations aligned at or above this score
     "unreachable": "error",      # an objective whose optimum no Gram critic reaches on this world: error | cap
     "scale": 1.0,                # multiplies steps (--scale 0.05 for a smoke test)
@@ -104,9 +107,7 @@ def check(cfg: dict):
     checks.check_choice(cfg["knn_on"], "knn_on", name, KNN_ON)
     checks.check_int(cfg["cca_dim"], "cca_dim", name, 1, min(_dim(cfg, o, n) for o in cfg["objectives"]) - 1,
                      hint="[1, the smallest learner dim - 1]")
-    n_perm = checks.check_int(cfg["n_perm"], "n_perm", name, 0)
-    if n_perm == 1:
-        checks.fail(checks.param("n_perm", name), "be 0 (no null) or >= 2", 1)
+    check_n_perm(cfg, name)
     checks.check_real(cfg["aligned_at"], "aligned_at", name, -1, 1)
     checks.check_choice(cfg["unreachable"], "unreachable", name, ("error", "cap"))
     for m in cfg["modalities"]:
@@ -292,7 +293,7 @@ def run(cfg: dict, out: Path):
               f"Learned kernels vs analytic targets ({steps} steps; modulo the gauge; cross_modal_pearson: the "
               f"{ma} learner vs the {mb} one, modulo the gauge)"),
         table(matrix, ["a", "b", "pearson", "mutual_knn", "cka", "svcca", "whitened_cka", "knn_ties"]
-              + (["cka_z", "mutual_knn_z"] if cfg["n_perm"] else []),
+              + (["cka_z", "cka_p", "mutual_knn_z", "mutual_knn_calibrated"] if cfg["n_perm"] else []),
               f"Learned representations across modalities ({ma} x {mb}; n_perm={cfg['n_perm']})"),
     ])
     finding = _finding(exact, pairs, by_relation, learned, cfg)
@@ -348,7 +349,8 @@ def _optima_score(metric, opt_a, opt_b, cfg) -> float:
 
 
 def _learned_scores(row, fa, fb, metrics, cfg) -> None:
-    """Each metric on two learned representations into row: the score and, with n_perm, its null mean and z."""
+    """Each metric on two learned representations into row: the score and, with n_perm, its null mean, z, p and
+    calibrated score (see _common.null_fields)."""
     import torch
 
     import alignment
@@ -359,7 +361,7 @@ def _learned_scores(row, fa, fb, metrics, cfg) -> None:
             if cfg["n_perm"]:
                 cal = alignment.calibrate(fa, fb, metric, n_perm=cfg["n_perm"], seed=cfg["seed"], **kw)
                 row[metric] = float(cal.score)
-                row[f"{metric}_null_mean"], row[f"{metric}_z"] = float(cal.null_mean), float(cal.z)
+                row.update({f"{metric}_{f}": v for f, v in null_fields(cal).items()})
             else:
                 row[metric] = alignment.measure(metric, fa, fb, **kw)
         except ValueError as err:
