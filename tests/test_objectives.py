@@ -324,6 +324,14 @@ def test_experiment_tiny_numbers(tmp_path):
     assert by["affine"]["cka"] == 1.0 and by["row order"]["cka"] == 0.0 and by["row order"]["mutual_knn"] == 1.0
     assert all(r["knn_ties"] == 0.0 for r in res["exact_pairs"] + res["learned_matrix"])
     assert len(res["learned_matrix"]) == 49 and all(0 < r["cka"] <= 1 for r in res["learned_matrix"])
+    # in their gauges: judged only by metrics invariant to what the objectives leave free and what relates them
+    assert rel["infonce/nce"]["gauge"] == "scale,shift" and rel["infonce/nce"]["in_gauge"] == "agree"
+    assert rel["infonce/nce"]["gauge_metrics"] == ["cka", "unbiased_cka", "svcca", "whitened_cka"]  # not cosine k-NN
+    assert rel["infonce/next_event"]["gauge_metrics"] == ["cka", "unbiased_cka"]  # double centring removes u(a) + u(b)
+    assert rel["infonce/next_event"]["p_centred_pearson"] == pytest.approx(1.0, abs=1e-6)
+    assert rel["infonce/next_event"]["pearson"] < 1 - 1e-4  # ... which the raw kernels keep
+    assert rel["infonce/spectral"]["in_gauge"] == "no invariant metric"  # exp(K): cosine k-NN is not monotone-blind
+    assert rel["regression/vicreg"]["in_gauge"] == "no common gauge"
 
 
 @pytest.mark.slow
@@ -381,3 +389,16 @@ def test_calibrated_claims_need_enough_permutations(tmp_path, capsys):
     assert np.isfinite(row["cka_null_mean"]) and row["cka_z"] == row["mutual_knn_calibrated"] == "not calibrated"
     table = capsys.readouterr().out.split("Learned representations across modalities")[1]
     assert table.count("not calibrated") == 4 * 4  # 4 pairs x cka_z, cka_p, mutual_knn_z, mutual_knn_calibrated
+
+
+def test_no_number_from_tied_neighbour_lists():
+    """Where k-NN lists tie at the k-th neighbour, every number of a metric taking k reads "tied" (the population
+    optima of the symmetric torus come from L-BFGS, whose noise breaks the exact ties, so this is the rule itself)."""
+    from learners.experiments.objectives import _untie
+
+    row = {"mutual_knn": 0.5, "mutual_knn_z": 3.0, "cknna": 0.9, "cka": 0.8, "cka_z": 2.0, "knn_ties": 0.25}
+    _untie(row, 0.0)
+    assert row["mutual_knn"] == 0.5
+    _untie(row, row["knn_ties"])
+    assert row == {"mutual_knn": "tied", "mutual_knn_z": "tied", "cknna": "tied", "cka": 0.8, "cka_z": 2.0,
+                   "knn_ties": 0.25}

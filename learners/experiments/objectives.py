@@ -7,12 +7,19 @@ u(a) + u(b), the same neighbour order in every row, nested spans, or none) besid
 on the population optima (the k-NN metrics as the paper computes them, by cosine similarity of the optimal
 embeddings, or with knn_on='kernel' by ranking the raw kernel values; CKA and CKNNA on the kernels; SVCCA and the
 CKA of p-whitened embeddings, both invariant to invertible linear maps, on the embeddings), and which metrics call
-them aligned (score >= aligned_at); (2) trained, one Lightning learner per objective and bijective modality, its
+them aligned (score >= aligned_at). Each pair is also judged in its gauge: what either objective leaves free
+(alignment.TRANSFORMS: infonce a constant, next_event and vicreg u(a) + u(b), regression an invertible linear map)
+plus what relates their analytic optima (affine: shift and scale; additive; row order: monotone; nested spans:
+linear) names the transforms a fair metric must ignore, and only the metrics invariant to all of them
+(alignment.INVARIANCES at the level they are computed on) give the verdict (agree, split, disagree, no invariant
+metric, or no common gauge where the optima differ); p_centred_pearson compares the p-double-centred kernels
+(u(a) + u(b) + c removed). No number comes from tied k-NN lists: where they tie at the k-th neighbour, every score
+of a metric taking k reads "tied". (2) trained, one Lightning learner per objective and bijective modality, its
 learned kernel against its target, and the cross-modal alignment matrix of the learned representations (every
 feature-level metric, with the permutation null of alignment.calibrate: score, null mean, z, p, calibrated score;
 "not calibrated" in place of the last three with fewer than 19 permutations). Each pair records the
 largest fraction of rows whose k-NN lists tie at the k-th neighbour (`knn_ties`, from alignment.TieWarning): on the
-symmetric torus a row's neighbours come in tie groups (4, 4, 4, 8, ...), so its k-NN scores are set by symmetry
+symmetric torus a row's neighbours come in tie groups (4, 4, 4, 8, ...), so its k-NN scores would be set by symmetry
 and tie-breaks; the default weighted torus has no ties. Writes objectives_matrix.png (alignment
 matrices) and objectives_targets.png (learned vs analytic kernels).
 """
@@ -59,6 +66,11 @@ DEFAULTS = {
 }
 RANKED = ("spectral", "regression", "vicreg")  # objectives whose target is the rank-dim closed form
 KNN_ON = ("features", "kernel")
+TIED = "tied"  # in place of a k-NN score decided by ties at the k-th neighbour
+# the transforms (alignment.TRANSFORMS) an objective's gauge leaves free, and those relating two analytic optima
+GAUGE_FREES = {"none": (), "constant": ("shift",), "additive": ("additive", "shift"), "linear": ("linear",)}
+RELATION_FREES = {"affine": ("shift", "scale"), "additive": ("additive", "shift", "scale"), "row order": ("monotone",),
+                  "nested spans": ("linear",)}
 
 
 def _dim(cfg, name, n):
@@ -218,10 +230,17 @@ def run(cfg: dict, out: Path):
         scores["whitened_cka"] = alignment.cka(white[a], white[b], **f64)
         exact_a = targets[a] if targets[a] is not None else Ka  # the analytic optima (their canonical gauge)
         exact_b = targets[b] if targets[b] is not None else Kb
-        pairs.append({"pair": f"{a}/{b}", "relation": relation(exact_a, exact_b, p), "pearson":
-                      _pearson(Ka, Kb), **scores, "knn_ties": tie_fraction(ties),
-                      "aligned_by": [m for m, v in scores.items() if v >= cfg["aligned_at"]],
-                      "not_aligned_by": [m for m, v in scores.items() if not v >= cfg["aligned_at"]]})
+        tied = tie_fraction(ties)
+        _untie(scores, tied)
+        rel = relation(exact_a, exact_b, p)
+        frees = sorted({*GAUGE_FREES[obj.get(a).gauge], *GAUGE_FREES[obj.get(b).gauge], *RELATION_FREES.get(rel, ())})
+        numbers = {m: v for m, v in scores.items() if v != TIED}
+        pairs.append({"pair": f"{a}/{b}", "relation": rel, "pearson": _pearson(Ka, Kb),
+                      "p_centred_pearson": _pearson(*(_p_centred(K, p) for K in (Ka, Kb)), offdiag=False),
+                      **scores, "knn_ties": tied,
+                      "aligned_by": [m for m, v in numbers.items() if v >= cfg["aligned_at"]],
+                      "not_aligned_by": [m for m, v in numbers.items() if not v >= cfg["aligned_at"]],
+                      **_in_gauge(rel, frees, numbers, cfg)})
 
     metric_names = [*metrics_k, "svcca", "whitened_cka"]
     by_relation = []
@@ -262,6 +281,7 @@ def run(cfg: dict, out: Path):
             with recorded_ties() as ties:
                 _learned_scores(row, fa, fb, feat_metrics, cfg)
             row["knn_ties"] = tie_fraction(ties)
+            _untie(row, row["knn_ties"])
             Ka, Kb = fits[a, ma].state_kernel, fits[b, mb].state_kernel
             row["pearson"] = _pearson(Ka, Kb)
             row["whitened_cka"] = alignment.cka(white[a, ma], white[b, mb], **f64)
@@ -288,6 +308,12 @@ def run(cfg: dict, out: Path):
               f"{cfg['aligned_at']})"),
         table(by_relation, ["relation", "pairs", *metric_names], "Share of the pairs of each relation that each "
               "metric calls aligned"),
+        table([{**r, "gauge_metrics": ",".join(r["gauge_metrics"])} for r in pairs],
+              ["pair", "relation", "gauge", "in_gauge", "gauge_metrics", "p_centred_pearson"],
+              "Optima in their gauges: what either objective leaves free plus what relates their analytic optima "
+              "(alignment.TRANSFORMS), judged only by the metrics invariant to all of it (agree: all call them "
+              f"aligned at {cfg['aligned_at']}); p_centred_pearson: Pearson of the p-double-centred kernels "
+              "(u(a) + u(b) + c removed)"),
         table(learned, ["objective", "modality", "dim", "target_pearson", "target_spearman", "population_pearson",
                         "cross_modal_pearson"],
               f"Learned kernels vs analytic targets ({steps} steps; modulo the gauge; cross_modal_pearson: the "
@@ -321,8 +347,13 @@ def _finding(exact, pairs, by_relation, learned, cfg) -> str:
     mono = [r for r in pairs if r["relation"] == "row order"]
     if mono:
         r = mono[0]
-        parts.append(f"{r['pair']} have the same neighbour order in every row (a monotone transform): mutual_knn "
-                     f"{r['mutual_knn']:.3f}, CKA {r['cka']:.3f}, unbiased CKA {r['unbiased_cka']:.3f}")
+        parts.append(f"{r['pair']} have the same neighbour order in every row (a monotone transform): "
+                     + ", ".join(f"{m} {r[m]:.3f}" if r[m] != TIED else f"{m} {TIED}"
+                                 for m in ("mutual_knn", "cka", "unbiased_cka")))
+    verdicts = {v: [r["pair"] for r in pairs if r["in_gauge"] == v] for v in
+                ("agree", "split", "disagree", "no invariant metric", "no common gauge")}
+    parts.append("judged only by metrics invariant to their gauge, " + "; ".join(
+        f"{v}: {', '.join(x)}" for v, x in verdicts.items() if x))
     tied = [r for r in pairs if r["knn_ties"] > 0]
     if tied:
         parts.append(f"k-NN lists of the optima tie at the k-th neighbour in {len(tied)} of {len(pairs)} pairs (up to "
@@ -368,10 +399,49 @@ def _learned_scores(row, fa, fb, metrics, cfg) -> None:
             row[metric], row[f"{metric}_error"] = float("nan"), str(err)
 
 
-def _pearson(a, b) -> float:
-    """Pearson correlation of the off-diagonal entries of two N x N kernels."""
-    off = ~np.eye(len(a), dtype=bool)
+def _pearson(a, b, offdiag=True) -> float:
+    """Pearson correlation of the off-diagonal (or all) entries of two N x N kernels."""
+    off = ~np.eye(len(a), dtype=bool) if offdiag else np.ones(a.shape, dtype=bool)
     return float(np.corrcoef(a[off], b[off])[0, 1])
+
+
+def _untie(row, tied) -> None:
+    """Where k-NN lists tied at the k-th neighbour (tied > 0), every number of a metric that takes k (its score,
+    null mean, z, p, calibrated score) in row becomes TIED: tie-breaks, not the representations, decided it."""
+    import alignment
+
+    if tied:
+        knn = [m for m in alignment.METRICS if "k" in alignment.PARAMS[m]]
+        row.update({key: TIED for key in row for m in knn if key == m or key.startswith(f"{m}_")})
+
+
+def _p_centred(K, p) -> np.ndarray:
+    """K double-centred under p, H K H^T with H = I - 1 p^T: removes any u(a) + u(b) + c (next_event's and vicreg's
+    gauge, InfoNCE's constant)."""
+    H = np.eye(len(p)) - np.outer(np.ones(len(p)), p)
+    return H @ K @ H.T
+
+
+def _invariant(metric, frees, cfg) -> bool:
+    """Whether `metric`, as this experiment scores optima, is invariant to every transform in frees
+    (alignment.INVARIANCES at the level it is computed on; whitened_cka: p-whitening removes shifts and linear maps)."""
+    import alignment
+
+    if metric == "whitened_cka":
+        return set(frees) <= {"shift", "linear", "orthogonal", "scale"}
+    level = "features" if metric == "svcca" or (metric.endswith("_knn") and cfg["knn_on"] == "features") else "kernel"
+    return all(alignment.INVARIANCES[level][metric][t] is True for t in frees)
+
+
+def _in_gauge(rel, frees, numbers, cfg) -> dict:
+    """The pair judged only by metrics invariant to its gauge (what either objective leaves free and what relates
+    their analytic optima): agree (all call it aligned), disagree (none does), split, no invariant metric, or no
+    common gauge (the analytic optima differ)."""
+    fair = [m for m in numbers if _invariant(m, frees, cfg)]
+    ok = [m for m in fair if numbers[m] >= cfg["aligned_at"]]
+    verdict = ("no common gauge" if rel == "different" else "no invariant metric" if not fair else
+               "agree" if len(ok) == len(fair) else "disagree" if not ok else "split")
+    return {"gauge": ",".join(frees) or "none", "gauge_metrics": fair, "in_gauge": verdict}
 
 
 def _plot_matrix(names, pairs, matrix, cfg, path):
@@ -387,10 +457,10 @@ def _plot_matrix(names, pairs, matrix, cfg, path):
         if kind == "exact":
             for r in pairs:
                 a, b = r["pair"].split("/")
-                M[idx[a], idx[b]] = M[idx[b], idx[a]] = r[metric]
+                M[idx[a], idx[b]] = M[idx[b], idx[a]] = r[metric] if r[metric] != TIED else np.nan
         else:
             for r in matrix:
-                M[idx[r["a"].split("/")[0]], idx[r["b"].split("/")[0]]] = r[metric]
+                M[idx[r["a"].split("/")[0]], idx[r["b"].split("/")[0]]] = r[metric] if r[metric] != TIED else np.nan
         im = ax.imshow(M, vmin=0, vmax=1, cmap="viridis")
         ax.set_xticks(range(n), names if i_ax >= 3 else [], rotation=90, fontsize=7)
         ax.set_yticks(range(n), names if i_ax % 3 == 0 else [], fontsize=7)
