@@ -266,7 +266,7 @@ def run(cfg: dict, out: Path):
               "(ba), Bayes decodability of the state and factors from B (from the world: 1), old truth pmi_cosine"),
         table(sorted(top, key=lambda a: -a["auc"]),
               ["metric", "k", "k_used", "auc", "auc_ci", "p_first_auc", "rho_stitch", "rho_ci", "p_first_rho",
-               "rho_pmi_cosine", "auc_z", "rho_stitch_z", "degenerate", "blind_to"],
+               "rho_pmi_cosine", "auc_z", "rho_stitch_z", "knn_ties", "degenerate", "blind_to"],
               f"Each metric at N={big} over {len(truths)} pairs x {cfg['repeats']} draws: ROC-AUC gauge vs rest and "
               "Spearman with -stitching loss, 95 % bootstrap intervals over pairs and the share of replicates ranked "
               "first; rho_pmi_cosine: Spearman with the old truth; z columns from "
@@ -337,6 +337,7 @@ def _agreement(scores, truths, cfg) -> tuple[list, dict]:
                 rows.append({"n_samples": N, "metric": metric, "k": k, "error": "a score failed"})
                 continue
             row = {"n_samples": N, "metric": metric, "k": k, "k_used": mine[0]["k_used"],
+                   "knn_ties": float(np.mean([r.get("knn_ties", 0.0) for r in mine])),
                    "auc": float(_auc(s, pos)), "rho_stitch": float(_spearman(s, -stitch)),
                    "rho_pmi_cosine": float(_spearman(s, old)),
                    "degenerate": bool(np.ptp(s) < 1e-6),
@@ -403,6 +404,12 @@ def _finding(agreement, ranking, truths, cfg, k0) -> str:
     if blind:
         parts.append("scoring its maximum on lossy or foreign pairs: "
                      + ", ".join(f"{m} ({'/'.join(b)})" for m, b in sorted(blind.items())))
+    tied = [(n, a["knn_ties"]) for n in sorted(cfg["n_samples"]) for a in agreement
+            if a["n_samples"] == n and a["metric"] == "mutual_knn" and a["k"] == k0]
+    if any(t > 0 for _, t in tied):
+        parts.append("mutual_knn's lists tie at the k-th neighbour in " + ", ".join(
+            f"{t:.0%} of the rows at N={n}" for n, t in tied) + " (duplicated states tie at cosine 1): there the "
+            "k-NN metrics' numbers are partly tie-breaks")
     gauge = [t["stitch"] for t in truths if t["kind"] == "gauge"]
     parts.append(f"stitching loss of the gauge pairs <= {max(gauge):.1e}, of the others >= "
                  f"{min(t['stitch'] for t in truths if t['kind'] != 'gauge'):.3f}")
