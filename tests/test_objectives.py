@@ -14,6 +14,7 @@ import pytest
 import torch
 from scipy.optimize import check_grad
 
+import alignment
 import worlds
 from learners import binary_nce, fit, objectives, population_loss, population_optimum
 from learners.fit import FitConfig
@@ -323,6 +324,14 @@ def test_experiment_tiny_numbers(tmp_path):
     assert by["affine"]["cka"] == 1.0 and by["row order"]["cka"] == 0.0 and by["row order"]["mutual_knn"] == 1.0
     assert all(r["knn_ties"] == 0.0 for r in res["exact_pairs"] + res["learned_matrix"])
     assert len(res["learned_matrix"]) == 49 and all(0 < r["cka"] <= 1 for r in res["learned_matrix"])
+    # in their gauges: judged only by metrics invariant to what the objectives leave free and what relates them
+    assert rel["infonce/nce"]["gauge"] == "scale,shift" and rel["infonce/nce"]["in_gauge"] == "agree"
+    assert rel["infonce/nce"]["gauge_metrics"] == ["cka", "unbiased_cka", "svcca", "whitened_cka"]  # not cosine k-NN
+    assert rel["infonce/next_event"]["gauge_metrics"] == ["cka", "unbiased_cka"]  # double centring removes u(a) + u(b)
+    assert rel["infonce/next_event"]["p_centred_pearson"] == pytest.approx(1.0, abs=1e-6)
+    assert rel["infonce/next_event"]["pearson"] < 1 - 1e-4  # ... which the raw kernels keep
+    assert rel["infonce/spectral"]["in_gauge"] == "no invariant metric"  # exp(K): cosine k-NN is not monotone-blind
+    assert rel["regression/vicreg"]["in_gauge"] == "no common gauge"
 
 
 @pytest.mark.slow
@@ -356,3 +365,40 @@ def test_experiment_refuses_a_world_whose_optima_no_gram_critic_reaches(tmp_path
                          objectives=["infonce"], modalities=["permutation"], scale=0.02, n_perm=0)
     infonce = res["exact"][0]
     assert not infonce["reachable"] and infonce["gap"] > 1e-6  # small here: the ring at W = 16 is nearly PSD-able
+
+
+def test_calibrated_claims_need_enough_permutations(tmp_path, capsys):
+    """z, p and the calibrated score are numbers only with n_perm >= 1/alpha - 1 = 19 (below it the threshold is the
+    largest null value whatever the score); every simulation with a null defaults to >= 100 permutations."""
+    from learners.experiments import _common
+
+    assert [n for n in range(30) if _common.calibrated(n)][0] == 19 and _common.calibrated(9, alpha=0.1)
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((40, 3))
+    B = A + rng.standard_normal((40, 3))
+    for n_perm, ok in ((18, False), (19, True)):
+        got = _common.null_fields(alignment.calibrate(A, B, "cka", n_perm=n_perm))
+        assert np.isfinite(got["null_mean"])
+        assert all((isinstance(got[f], float) and np.isfinite(got[f])) == ok for f in ("z", "p", "calibrated"))
+        assert ok or all(got[f] == "not calibrated" for f in ("z", "p", "calibrated"))
+    for name in experiment.names("simulation"):
+        assert experiment.get(name).defaults.get("n_perm", 100) >= 100, name
+    res = experiment.run("objectives", tmp_path, scale=0.01, objectives=["infonce", "spectral"],
+                         modalities=["permutation"], n_perm=5)
+    row = res["learned_matrix"][0]
+    assert np.isfinite(row["cka_null_mean"]) and row["cka_z"] == row["mutual_knn_calibrated"] == "not calibrated"
+    table = capsys.readouterr().out.split("Learned representations across modalities")[1]
+    assert table.count("not calibrated") == 4 * 4  # 4 pairs x cka_z, cka_p, mutual_knn_z, mutual_knn_calibrated
+
+
+def test_no_number_from_tied_neighbour_lists():
+    """Where k-NN lists tie at the k-th neighbour, every number of a metric taking k reads "tied" (the population
+    optima of the symmetric torus come from L-BFGS, whose noise breaks the exact ties, so this is the rule itself)."""
+    from learners.experiments.objectives import _untie
+
+    row = {"mutual_knn": 0.5, "mutual_knn_z": 3.0, "cknna": 0.9, "cka": 0.8, "cka_z": 2.0, "knn_ties": 0.25}
+    _untie(row, 0.0)
+    assert row["mutual_knn"] == 0.5
+    _untie(row, row["knn_ties"])
+    assert row == {"mutual_knn": "tied", "mutual_knn_z": "tied", "cknna": "tied", "cka": 0.8, "cka_z": 2.0,
+                   "knn_ties": 0.25}

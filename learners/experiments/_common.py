@@ -13,6 +13,7 @@ from platonic_core import checks, runio
 from worlds import list_worlds, make_world
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+NOT_CALIBRATED = "not calibrated"  # in place of z, p and the calibrated score where n_perm < 1/alpha - 1
 
 
 def check_world(cfg: dict, name: str, window_low: int = 0):
@@ -41,6 +42,32 @@ def check_fits(plan) -> None:
 
     for _, _, kw in plan:
         FitConfig(**kw)
+
+
+def check_n_perm(cfg: dict, name: str) -> int:
+    """The 'n_perm' setting of a simulation: 0 (no null) or >= 2 (a null needs a spread)."""
+    n_perm = checks.check_int(cfg["n_perm"], "n_perm", name, 0)
+    if n_perm == 1:
+        checks.fail(checks.param("n_perm", name), "be 0 (no null) or >= 2", 1)
+    return n_perm
+
+
+def calibrated(n_perm: int, alpha: float = 0.05) -> bool:
+    """Whether n_perm permutations calibrate at level alpha: n_perm >= 1/alpha - 1 (19 at 0.05). Below it the
+    threshold of alignment.calibrate is the largest of {score} U null whatever the score (calibrated score 0), p
+    cannot reach alpha, and z divides by a spread estimated from too few draws to read."""
+    from alignment.null import rank
+
+    return n_perm >= 1 and rank(alpha, n_perm) <= n_perm
+
+
+def null_fields(cal) -> dict:
+    """A Calibration for the results: null_mean, and z, p and calibrated (Gröger et al.'s calibrated score) where
+    its n_perm calibrates (see `calibrated`), else the string NOT_CALIBRATED in their place."""
+    ok = calibrated(len(cal.null), cal.alpha)
+    return {"null_mean": float(cal.null_mean),
+            **{f: float(getattr(cal, a)) if ok else NOT_CALIBRATED
+               for f, a in (("z", "z"), ("p", "p_value"), ("calibrated", "calibrated_score"))}}
 
 
 def announce_fits(world, window: int, n_fits: int, steps: int) -> None:

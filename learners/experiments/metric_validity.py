@@ -1,24 +1,28 @@
-"""metric_validity: do the alignment metrics rank representations by their true alignment, as N and k vary?
+"""metric_validity: do the alignment metrics tell the same world up to gauge from the rest, and rank pairs by a truth
+that is none of them?
 
-A product world (two lazy rings of `factor_states` states, with log-normal edge weights of spread `edge_noise` so that
-no two states are exactly alike: a symmetric world's exact ties would leave k-NN lists to rounding) seen through
-observations whose true alignment with the world is known exactly: a relabelling (1), merges of growing
-coarseness, dropped factors and noisy channels. Each of N events drawn from the stationary distribution is
-represented twice, by the world's and by the observation's exact optimal embedding (`representation`:
-'spectral', whose Gram matrix is exp(K_PMI) = P / (p p^T); or 'infonce', the InfoNCE population optimum), and every
-metric of alignment.METRICS scores the pair, raw and against the permutation
-null of alignment.calibrate (null mean, z). The truth is the population alignment of the two sample kernels: the
-p-weighted cosine of the centred exp-PMI kernels over the joint law of (state, observation),
-
-    truth = E[(e^K_Z - 1)(z, z') (e^K_X - 1)(x, x')] / sqrt(E[(e^K_Z - 1)^2] E[(e^K_X - 1)^2]),
-
-which is sqrt(chi2_X / chi2_Z) for deterministic maps (worlds.predicted_lossy_alignment; the exact cosine of
-experiments/lossy.py) and includes the channel's own decorrelation for noisy ones; linear CKA of the spectral
-embeddings converges to it as N grows. Reported per metric: Spearman rank agreement with the truth across
-observations (raw score, calibrated z, score - null mean), and how scores and agreement move with N and k. Writes
-metric_validity_scores.png, metric_validity_agreement.png (and metric_validity_k.png with several k) and a table.
-Draws repeat states (always once N exceeds the number of states): the distinct states per N and the fraction of
-rows whose k-NN lists tie at the k-th neighbour (alignment.TieWarning; each score row's `knn_ties`) are reported.
+A product world (two lazy rings of `factor_states` states, log-normal edge weights of spread `edge_noise`: no two
+states alike, a spectrum without degeneracy) and the rank-`dim` optimal embedding of each variable
+(`representation`: 'spectral', the top `dim` eigen-directions of D^-1/2 P D^-1/2, whose Gram matrix is the p-weighted
+rank-dim approximation of exp(K_PMI); or 'infonce', the rank-dim InfoNCE population optimum). Pairs (world, B):
+  gauge   B is the world up to gauge: relabelled states re-embedded, or F M (+ t) with M invertible;
+  merge, drop, noisy   B embeds a lossy observation (merged states, a dropped factor, a noisy channel);
+  world   B embeds another world (other edge weights) over the same states.
+The truth is metric-neutral (worlds.truth, closed forms over the joint law of (state, observation)): the p-weighted
+linear stitching loss both ways (1 - R^2 of the affine regression; 0 exactly for gauge pairs), and the Bayes
+decodability of the state and of each factor from each side. The old truth, the population cosine of the centred
+exp-PMI kernels (linear CKA's own infinite-sample limit, so it favours CKA by construction), stays as the column
+pmi_cosine for comparison.
+Each of `repeats` draws of N events from the stationary law is represented by both sides of every pair and scored by
+every metric of alignment.METRICS (k-NN metrics at each fixed k of `ks` and, with k_sqrt, at k = round(sqrt(N))),
+with the permutation null of alignment.calibrate where N <= calibrate_max (z from n_perm permutations; "not
+calibrated" below 19). Each metric's mean score over the draws is judged by ROC-AUC at telling gauge pairs from the
+rest and by Spearman's rank correlation with minus the stitching loss (mean of both ways) across pairs, each with a
+95 % bootstrap interval over pairs (gauge and other pairs resampled apart) and the share of replicates in which the
+metric ranks first; a ranking is resolved when the first metric beats the second in >= 95 % of the replicates. A
+metric is degenerate where it scores every pair alike, and blind to a kind of pair whose stitching loss is > 0.01
+while it scores its maximum. Writes metric_validity_scores.png, metric_validity_agreement.png (and
+metric_validity_k.png with more than one k) and tables; distinct states and k-NN ties (alignment.TieWarning) per N.
 """
 from __future__ import annotations
 
@@ -30,35 +34,47 @@ from platonic_core import checks
 from platonic_core.runio import pyplot, save_figure
 
 from .._checks import check_device
-from ._common import recorded_ties, table, tie_fraction
+from ._common import (NOT_CALIBRATED, calibrated, check_n_perm, null_fields, pmi_cosine, recorded_ties, table,
+                      tie_fraction)
 
 DEFAULTS = {
-    "factor_states": 16,         # product of two lazy rings: N = factor_states^2 states (256)
-    "edge_noise": 0.5,           # log-normal spread of the rings' edge weights (0: uniform rings, exactly symmetric)
+    "factor_states": 16,         # product of two lazy rings: factor_states^2 states (256)
+    "edge_noise": 0.5,           # log-normal spread of the rings' edge weights (> 0: a symmetric ring's degenerate
+                                 # spectrum would leave the rank-dim embedding to rounding)
     "window": 16,
+    "dim": 16,                   # rank of every embedding (full rank would make any two injective ones stitch exactly)
+    "gauges": 6,                 # gauge pairs, cycling: relabelled states, F M, F M + t (M invertible)
     "merges": [2, 4, 8, 32, 64],  # merge this many consecutive states (colour pairs ... 2 and 4 whole shapes)
     "drops": True,               # shape only, colour only
     "noise": [0.1, 0.3, 0.6],    # NoisyChannel flip probabilities
-    "representation": "spectral",  # spectral (Gram exp(K_PMI)) | infonce (InfoNCE population optimum)
-    "n_samples": [100, 300, 1000],  # N events (full: [100, 1000, 10000, 100000]; 1e5 needs ~40 GB per Gram: GPU)
-    "ks": [10],                  # k of the k-NN metrics and CKNNA (full: [5, 10, 50])
-    "repeats": 2,                # independent draws of the N events
-    "n_perm": 5,                 # permutations of alignment.calibrate (0: no null)
-    "calibrate_max": 1000,       # the largest N that gets the null (each permutation costs one more evaluation)
+    "other_worlds": 4,           # pairs with another world (other edge weights) over the same states
+    "representation": "spectral",  # spectral (rank-dim exp(K_PMI)) | infonce (rank-dim InfoNCE population optimum)
+    "n_samples": [100, 300, 1000],  # N events (1e4 and more: a GPU, --set device=cuda)
+    "ks": [10],                  # fixed k of the k-NN metrics and CKNNA
+    "k_sqrt": True,              # also k = round(sqrt(N)), growing with N
+    "repeats": 3,                # independent draws of the N events
+    "n_perm": 100,               # permutations of alignment.calibrate (0: no null; below 19: "not calibrated")
+    "calibrate_max": 300,        # the largest N that gets the null (each permutation costs about one evaluation)
+    "bootstrap": 1000,           # bootstrap replicates over pairs of each metric's AUC and rank correlation
     "cca_dim": 10,               # SVCCA dimensions (capped by both sides' ranks)
-    "device": "cpu",             # torch device of the metrics (cuda for the 1e5 samples)
+    "device": "cpu",             # torch device of the metrics
 }
 REPRESENTATIONS = ("spectral", "infonce")
+GAUGES = ("relabel", "linear", "affine")
+SQRT = "sqrt(N)"
 
 
 def check(cfg: dict):
-    from worlds import make_world
+    from worlds import make_world, product_world
 
     name = "metric_validity"
     m = checks.check_int(cfg["factor_states"], "factor_states", name, 3, 32)
     n = m * m
     checks.check_int(cfg["window"], "window", name, 1)
-    checks.check_real(cfg["edge_noise"], "edge_noise", name, 0, 5)
+    checks.check_real(cfg["edge_noise"], "edge_noise", name, 0, 5, low_open=True)
+    checks.check_int(cfg["dim"], "dim", name, 2, n - 1, hint=f"[2, N-1] with N={n} states")
+    for key in ("gauges", "other_worlds"):
+        checks.check_int(cfg[key], key, name, 1)
     if not isinstance(cfg["merges"], list):
         checks.fail(checks.param("merges", name), "be a list of ints", repr(cfg["merges"]))
     for i, k in enumerate(cfg["merges"]):
@@ -68,43 +84,41 @@ def check(cfg: dict):
         checks.fail(checks.param("noise", name), "be a list of probabilities", repr(cfg["noise"]))
     for i, q in enumerate(cfg["noise"]):
         checks.check_prob(q, f"noise[{i}]", name, open_low=True)
+    if len(cfg["merges"]) + 2 * cfg["drops"] + len(cfg["noise"]) < 1:
+        checks.fail(checks.param("merges", name), "leave at least one lossy observation with drops and noise",
+                    repr(cfg["merges"]))
     checks.check_choice(cfg["representation"], "representation", name, REPRESENTATIONS)
     checks.check_ints(cfg["n_samples"], "n_samples", name, 10)
     checks.check_ints(cfg["ks"], "ks", name, 1, min(cfg["n_samples"]) - 1)
+    checks.check_bool(cfg["k_sqrt"], "k_sqrt", name)
     checks.check_int(cfg["repeats"], "repeats", name, 1)
-    n_perm = checks.check_int(cfg["n_perm"], "n_perm", name, 0)
-    if n_perm == 1:
-        checks.fail(checks.param("n_perm", name), "be 0 (no null) or >= 2", 1)
+    check_n_perm(cfg, name)
     checks.check_int(cfg["calibrate_max"], "calibrate_max", name, 0)
+    checks.check_int(cfg["bootstrap"], "bootstrap", name, 100)
     checks.check_int(cfg["cca_dim"], "cca_dim", name, 1)
     check_device(cfg["device"], "device", name)
-    if len(_observations(cfg, n, m)) < 3:
-        checks.fail(checks.param("merges", name), "leave at least 3 observations with drops and noise (a rank "
-                    "agreement needs them)", repr(cfg["merges"]))
-    from worlds import product_world
 
-    if cfg["edge_noise"] == 0:
-        ring = make_world("ring", n_states=m, seed=cfg["seed"])
-        return product_world(ring, ring)
-    return product_world(*(make_world("weighted_ring", n_states=m, teleport=0.0, edge_noise=cfg["edge_noise"],
-                                      seed=cfg["seed"] + 10 + i) for i in range(2)))
+    def world(seed):
+        return product_world(*(make_world("weighted_ring", n_states=m, teleport=0.0, edge_noise=cfg["edge_noise"],
+                                          seed=seed + i) for i in range(2)))
+    return world(cfg["seed"] + 10), [world(cfg["seed"] + 100 + 2 * i) for i in range(cfg["other_worlds"])]
 
 
-def _observations(cfg, n, m) -> dict:
-    from worlds import DropFactor, Merge, NoisyChannel, Permutation
-
-    obs = {"bijective": ("bijective", Permutation(n, seed=cfg["seed"] + 1))}
-    obs.update({f"merge{k}": ("merge", Merge(np.arange(n) // k)) for k in cfg["merges"]})
-    if cfg["drops"]:
-        obs["shape_only"] = ("drop", DropFactor((m, m), drop=1))
-        obs["colour_only"] = ("drop", DropFactor((m, m), drop=0))
-    obs.update({f"noisy{q}": ("noisy", NoisyChannel(q, n)) for q in cfg["noise"]})
-    return obs
+def spectral_embedding(P: np.ndarray, dim: int | None = None) -> np.ndarray:
+    """F with F F^T = P / (p p^T) = exp(K_PMI) (the spectral objective's optimum; negative eigenvalues of
+    D^-1/2 P D^-1/2, where P is not PSD, are dropped: the rank-N Gram optimum); with dim, the top dim positive
+    eigen-directions only (the rank-dim optimum, the p-weighted best rank-dim approximation of exp(K_PMI))."""
+    p = P.sum(1)
+    s = np.sqrt(p)
+    lam, V = np.linalg.eigh(P / np.outer(s, s))
+    keep = np.flatnonzero(lam > 1e-12 * lam.max())[::-1][:dim]
+    return V[:, keep] * np.sqrt(lam[keep]) / s[:, None]
 
 
 def true_alignment(P: np.ndarray, PX: np.ndarray, O: np.ndarray) -> float:
-    """The population cosine of the centred exp-PMI kernels of the world (P over states) and of an observation (PX
-    over values, O = P(x | z)) over independent samples (z, x) ~ p(z) O(z, x)."""
+    """The old truth (column pmi_cosine): the population cosine of the centred exp-PMI kernels of the world (P over
+    states) and of an observation (PX over values, O = P(x | z)) over independent samples (z, x) ~ p(z) O(z, x). It
+    is the infinite-sample limit of linear CKA of the full-rank spectral embeddings, so it favours CKA."""
     p, q = P.sum(1), PX.sum(1)
     G = P / np.outer(p, p) - 1
     H = PX / np.outer(q, q) - 1
@@ -112,231 +126,320 @@ def true_alignment(P: np.ndarray, PX: np.ndarray, O: np.ndarray) -> float:
     return float(num / np.sqrt(np.einsum("a,b,ab->", p, p, G * G) * np.einsum("a,b,ab->", q, q, H * H)))
 
 
-def spectral_embedding(P: np.ndarray) -> np.ndarray:
-    """F with F F^T = P / (p p^T) = exp(K_PMI) (the spectral objective's optimum; negative eigenvalues of
-    D^-1/2 P D^-1/2, where P is not PSD, are dropped: the rank-N Gram optimum)."""
-    p = P.sum(1)
-    s = np.sqrt(p)
-    lam, V = np.linalg.eigh(P / np.outer(s, s))
-    keep = lam > 1e-12 * lam.max()
-    return V[:, keep] * np.sqrt(lam[keep]) / s[:, None]
-
-
-def _embedding(P, cfg, seed):
+def _embedding(P, cfg):
     if cfg["representation"] == "spectral":
-        return spectral_embedding(P)
+        return spectral_embedding(P, cfg["dim"])
     from ..population import population_optimum
 
-    return population_optimum(P, "infonce", len(P), seed=seed).embeddings
+    return population_optimum(P, "infonce", min(cfg["dim"], len(P)), seed=cfg["seed"]).embeddings
 
 
-def _score(metric, A, B, kw, cfg, N, seed, device):
+def _pairs(cfg, world, others, P, FZ) -> list:
+    """(name, kind, observation or None, B's embedding of the observed values, old truth) for every pair."""
+    from alignment.invariances import transform
+    from worlds import DropFactor, Merge, NoisyChannel, Permutation, pmi_kernel
+
+    m, W, n = cfg["factor_states"], cfg["window"], world.n_states
+    out = []
+    for i in range(cfg["gauges"]):
+        kind = GAUGES[i % 3]
+        if kind == "relabel":
+            o = Permutation(n, seed=cfg["seed"] + 1 + i)
+            out.append((f"relabel{i}", "gauge", o, _embedding(o.pushforward(P, W), cfg), 1.0))
+        else:
+            FB = transform("linear", "features", FZ, seed=cfg["seed"] + i)
+            if kind == "affine":
+                FB = FB + np.random.default_rng(cfg["seed"] + i).standard_normal(FB.shape[1]) * np.abs(FB).max()
+            out.append((f"{kind}{i}", "gauge", None, FB, 1.0))
+    lossy = [(f"merge{k}", "merge", Merge(np.arange(n) // k)) for k in cfg["merges"]]
+    if cfg["drops"]:
+        lossy += [("shape_only", "drop", DropFactor((m, m), drop=1)), ("colour_only", "drop", DropFactor((m, m), 0))]
+    lossy += [(f"noisy{q}", "noisy", NoisyChannel(q, n)) for q in cfg["noise"]]
+    for name, kind, o in lossy:
+        PX = o.pushforward(P, W)
+        out.append((name, kind, o, _embedding(PX, cfg), true_alignment(P, PX, o.matrix)))
+    for i, w in enumerate(others):
+        PW = w.cooccurrence(W)
+        PW = PW.toarray() if hasattr(PW, "toarray") else PW
+        old = pmi_cosine(pmi_kernel(P), P.sum(1), pmi_kernel(PW), np.eye(n), PW.sum(1))  # both weighted by p
+        out.append((f"world{i}", "world", None, _embedding(PW, cfg), old))
+    return out
+
+
+def _truth(name, kind, o, FZ, FB, old, p, m) -> dict:
+    """The metric-neutral truth of a pair (worlds.truth): stitching loss both ways over the joint law of (state,
+    observed value), decodability of the state and of each factor from each side."""
+    from worlds.truth import decodability, stitching_loss
+
+    J = p[:, None] * (o.matrix if o is not None else np.eye(len(p)))
+    z, x = np.nonzero(J)
+    w = J[z, x] / J[z, x].sum()
+    row = {"pair": name, "kind": kind, "n_values": J.shape[1], "dim_b": FB.shape[1],
+           "stitch_ab": stitching_loss(FZ[z], FB[x], w), "stitch_ba": stitching_loss(FB[x], FZ[z], w)}
+    row["stitch"] = (row["stitch_ab"] + row["stitch_ba"]) / 2
+    s = np.arange(len(p))
+    for side, joint, F in (("a", np.diag(p), FZ), ("b", J, FB)):
+        for what, f in (("state", None), ("shape", s // m), ("colour", s % m)):
+            row[f"decode_{side}_{what}"] = decodability(joint, factor=f, features=F)
+    row["pmi_cosine"] = old
+    return row
+
+
+def _score(metric, A, B, kw, cfg, N, seed, device) -> dict:
     import torch
 
     import alignment
 
-    ta, tb = torch.as_tensor(A, dtype=torch.float32, device=device), torch.as_tensor(B, dtype=torch.float32,
-                                                                                       device=device)
+    ta, tb = (torch.as_tensor(X, dtype=torch.float32, device=device) for X in (A, B))
     try:
         with recorded_ties() as ties:
             if cfg["n_perm"] and N <= cfg["calibrate_max"]:
                 c = alignment.calibrate(ta, tb, metric, n_perm=cfg["n_perm"], seed=seed, **kw)
-                out = {"score": float(c.score), "null_mean": float(c.null_mean), "z": float(c.z)}
+                out = {"score": float(c.score), **null_fields(c)}
             else:
-                out = {"score": alignment.measure(metric, ta, tb, **kw), "null_mean": float("nan"), "z": float("nan")}
+                out = {"score": alignment.measure(metric, ta, tb, **kw)}
         return {**out, "knn_ties": tie_fraction(ties)}
     except ValueError as err:
-        return {"score": float("nan"), "null_mean": float("nan"), "z": float("nan"), "error": str(err)[:200]}
+        return {"score": float("nan"), "error": str(err)[:200]}
 
 
 def _rank(X) -> int:
-    Xc = X - X.mean(0)
-    s = np.linalg.svd(Xc, compute_uv=False)
+    s = np.linalg.svd(X - X.mean(0), compute_uv=False)
     return int((s > 1e-6 * s[0]).sum()) if s.size and s[0] > 0 else 0
 
 
+def _ks(cfg, N) -> list:
+    """(label, k) of the k-NN metrics at N samples: each fixed k, and round(sqrt(N)) with k_sqrt."""
+    return [(k, k) for k in cfg["ks"]] + ([(SQRT, min(max(1, round(N ** 0.5)), N - 1))] if cfg["k_sqrt"] else [])
+
+
 def run(cfg: dict, out: Path):
-    from scipy.stats import spearmanr
-
     import alignment
-    from worlds import predicted_lossy_alignment
 
-    world = check(cfg)
-    m, W = cfg["factor_states"], cfg["window"]
-    n = world.n_states
+    world, others = check(cfg)
+    m, W, n = cfg["factor_states"], cfg["window"], world.n_states
     P = world.cooccurrence(W)
     P = P.toarray() if hasattr(P, "toarray") else P
     p = P.sum(1)
-    obs = _observations(cfg, n, m)
-    FZ = _embedding(P, cfg, cfg["seed"])
-    reps, truths = {}, []
-    for name, (kind, o) in obs.items():
-        PX = o.pushforward(P, W)
-        reps[name] = (o, _embedding(PX, cfg, cfg["seed"]))
-        truths.append({"observation": name, "kind": kind, "n_obs": o.n_obs,
-                       "truth": true_alignment(P, PX, o.matrix),
-                       "predicted": predicted_lossy_alignment(P, PX) if o.deterministic else None})
-    truth = {t["observation"]: t["truth"] for t in truths}
+    FZ = _embedding(P, cfg)
+    pairs = _pairs(cfg, world, others, P, FZ)
+    truths = [_truth(name, kind, o, FZ, FB, old, p, m) for name, kind, o, FB, old in pairs]
     metrics = list(alignment.METRICS)
     knn_like = [x for x in metrics if "k" in alignment.PARAMS[x]]
-    scores = []  # one row per (N, repeat, observation, metric, k)
+    scores = []  # one row per (N, repeat, pair, metric, k)
     cdf = np.cumsum(p)
     for N in cfg["n_samples"]:
         for rep in range(cfg["repeats"]):
             rng = np.random.default_rng([cfg["seed"], N, rep])
             z = np.minimum(np.searchsorted(cdf, rng.random(N) * cdf[-1], side="right"), n - 1)
-            A = FZ[z]
-            distinct = len(np.unique(z))
-            for name, (o, FX) in reps.items():
-                x = o.observe(z, seed=int(rng.integers(2 ** 31)))
-                B = FX[x]
-                cca = min(cfg["cca_dim"], _rank(A), _rank(B))
+            A, distinct = FZ[z], len(np.unique(z))
+            for name, _, o, FB, _ in pairs:
+                seed = int(rng.integers(2 ** 31))
+                B = FB[o.observe(z, seed=seed) if o is not None else z]
+                cca = max(1, min(cfg["cca_dim"], _rank(A), _rank(B)))
                 for metric in metrics:
-                    for k in (cfg["ks"] if metric in knn_like else [None]):
-                        kw = alignment.metric_kwargs(metric, k=min(k or 1, N - 1), cca_dim=max(cca, 1))
+                    for label, k in (_ks(cfg, N) if metric in knn_like else [(None, None)]):
+                        kw = alignment.metric_kwargs(metric, k=k or 1, cca_dim=cca)
                         s = _score(metric, A, B, kw, cfg, N, cfg["seed"] + rep, cfg["device"])
-                        scores.append({"n_samples": N, "repeat": rep, "observation": name, "metric": metric,
-                                       "k": k, "distinct_states": distinct, **s})
-    agreement = _agreement(scores, truth, cfg, metrics, knn_like, spearmanr)
-    means = _means(scores, truth)
-    plots = ["metric_validity_scores.png", "metric_validity_agreement.png"]
-    _plot_scores(means, truths, metrics, cfg, out / plots[0])
-    _plot_agreement(agreement, metrics, cfg, out / plots[1])
-    if len(cfg["ks"]) > 1:
-        plots.append("metric_validity_k.png")
-        _plot_k(agreement, knn_like, cfg, out / plots[2])
-    big = max(cfg["n_samples"])
-    k0 = cfg["ks"][0]
-    top = [a for a in agreement if a["n_samples"] == big and a["k"] in (None, k0)]
-    samples = [{"n_samples": N, **{f: float(np.mean([r[f] for r in scores if r["n_samples"] == N and
+                        scores.append({"n_samples": N, "repeat": rep, "pair": name, "metric": metric, "k": label,
+                                       "k_used": k, "distinct_states": distinct, **s})
+    agreement, boot = _agreement(scores, truths, cfg)
+    big, k0 = max(cfg["n_samples"]), cfg["ks"][0]
+    ranking = {c: _ranked(agreement, boot, big, c) for c in ("auc", "rho_stitch")}
+    samples = [{"n_samples": N, **{f: float(np.mean([r[f] for r in scores if r["n_samples"] == N and f in r and
                                                      (f != "knn_ties" or r["metric"] in knn_like)]))
                                    for f in ("distinct_states", "knn_ties")}} for N in cfg["n_samples"]]
+    plots = ["metric_validity_scores.png", "metric_validity_agreement.png"]
+    _plot_scores(scores, truths, metrics, cfg, out / plots[0])
+    _plot_agreement(agreement, metrics, cfg, out / plots[1])
+    if len(cfg["ks"]) + cfg["k_sqrt"] > 1:
+        plots.append("metric_validity_k.png")
+        _plot_k(agreement, knn_like, cfg, out / plots[2])
+    top = [{**a, "auc_ci": f"[{a['auc_lo']:.3f}, {a['auc_hi']:.3f}]",
+            "rho_ci": f"[{a['rho_lo']:.3f}, {a['rho_hi']:.3f}]", "blind_to": ",".join(a["blind_to"])}
+           for a in agreement if a["n_samples"] == big]
     text = "\n\n".join([
-        table(truths, ["observation", "kind", "n_obs", "truth", "predicted"],
-              f"True alignment with the world (product of two {m}-rings, edge_noise={cfg['edge_noise']}, N={n} "
-              f"states, W={W})"),
-        table(top, ["metric", "k", "spearman", "spearman_z", "spearman_excess", "pearson", "mean_abs_error"],
-              f"Rank agreement with the truth across {len(truths)} observations at N={big} samples "
-              f"({cfg['representation']} embeddings; z and excess = score - null mean from {cfg['n_perm']} "
-              f"permutations where N <= {cfg['calibrate_max']})"),
-        table([{"metric": a["metric"], "k": a["k"], **{f"N={r['n_samples']}": r["spearman"] for r in agreement
+        table(truths, ["pair", "kind", "n_values", "dim_b", "stitch_ab", "stitch_ba", "decode_b_state",
+                       "decode_b_shape", "decode_b_colour", "pmi_cosine"],
+              f"Pairs (world: product of two {m}-rings, edge_noise={cfg['edge_noise']}, {n} states, W={W}; "
+              f"{cfg['representation']} embeddings of rank {cfg['dim']}): stitching loss world -> B (ab) and back "
+              "(ba), Bayes decodability of the state and factors from B (from the world: 1), old truth pmi_cosine"),
+        table(sorted(top, key=lambda a: -a["auc"]),
+              ["metric", "k", "k_used", "auc", "auc_ci", "p_first_auc", "rho_stitch", "rho_ci", "p_first_rho",
+               "rho_pmi_cosine", "auc_z", "rho_stitch_z", "knn_ties", "degenerate", "blind_to"],
+              f"Each metric at N={big} over {len(truths)} pairs x {cfg['repeats']} draws: ROC-AUC gauge vs rest and "
+              "Spearman with -stitching loss, 95 % bootstrap intervals over pairs and the share of replicates ranked "
+              "first; rho_pmi_cosine: Spearman with the old truth; z columns from "
+              f"{cfg['n_perm']} permutations where N <= {cfg['calibrate_max']}"),
+        table([{"metric": a["metric"], "k": a["k"], **{f"{c}@{r['n_samples']}": r[c] for r in agreement
+                                                        for c in ("auc", "rho_stitch")
                                                         if r["metric"] == a["metric"] and r["k"] == a["k"]}}
                for a in agreement if a["n_samples"] == big],
-              ["metric", "k", *[f"N={x}" for x in cfg["n_samples"]]], "Spearman with the truth by N"),
-        table([{"observation": t["observation"], "truth": t["truth"],
-                **{f"{mm}@{big}": means[big, k0 if mm in knn_like else None, t["observation"], mm]["score"]
-                   for mm in ("mutual_knn", "cka", "cknna", "svcca")}} for t in truths],
-              ["observation", "truth", *[f"{mm}@{big}" for mm in ("mutual_knn", "cka", "cknna", "svcca")]],
-              f"Mean scores at N={big} (k={k0})"),
+              ["metric", "k", *[f"{c}@{x}" for x in cfg["n_samples"] for c in ("auc", "rho_stitch")]],
+              "By N (k-NN metrics at each k)"),
         table(samples, ["n_samples", "distinct_states", "knn_ties"], f"Samples: distinct states among the N draws "
               f"(of {n}; the rest are duplicated rows) and the mean fraction of rows whose k-NN lists tie at the k-th "
-              "neighbour (duplicates tie exactly: their order there is the tie-break by index)"),
+              "neighbour"),
     ])
-    finding = _finding(agreement, cfg)
+    finding = _finding(agreement, ranking, truths, cfg, k0)
     text += "\n\n" + finding
-    results = {"n_states": n, "window": W, "representation": cfg["representation"], "truths": truths,
-               "finding": finding,
-               "agreement": agreement, "scores": [{k: v for k, v in r.items()} for r in scores],
+    results = {"n_states": n, "window": W, "representation": cfg["representation"], "dim": cfg["dim"],
+               "pairs": truths, "agreement": agreement, "ranking": ranking, "finding": finding, "scores": scores,
                "distinct_states": {str(r["n_samples"]): r["distinct_states"] for r in samples},
-               "knn_ties": {str(r["n_samples"]): r["knn_ties"] for r in samples},
-               "plots": plots}
+               "knn_ties": {str(r["n_samples"]): r["knn_ties"] for r in samples}, "plots": plots}
     return results, text
 
 
-def _finding(agreement, cfg) -> str:
-    """What the run found, from its numbers: the best and worst rank agreement at the largest N, which metrics gain
-    or lose agreement as N grows, and what calibration does to it."""
-    Ns = sorted(cfg["n_samples"])
-    k0 = cfg["ks"][0]
-    at = {(a["metric"], a["n_samples"]): a for a in agreement if a["k"] in (None, k0)}
-    metrics = sorted({m for m, _ in at})
-    big = [(at[m, Ns[-1]]["spearman"], m) for m in metrics if np.isfinite(at[m, Ns[-1]]["spearman"])]
-    if not big:
-        return ""
-    big.sort(reverse=True)
-    parts = [f"at N={Ns[-1]} (k={k0}) Spearman with the truth: best {big[0][1]} {big[0][0]:.3f}, worst "
-             f"{big[-1][1]} {big[-1][0]:.3f}"]
-    if len(Ns) > 1:
-        delta = {m: at[m, Ns[-1]]["spearman"] - at[m, Ns[0]]["spearman"] for m in metrics}
-        up = [m for m, d in delta.items() if d > 0.05]
-        down = [m for m, d in delta.items() if d < -0.05]
-        if up:
-            parts.append(f"rising with N ({Ns[0]} -> {Ns[-1]}): {', '.join(up)}")
-        if down:
-            knn = [m for m in down if "k" in _params(m)]
-            why = (" (at fixed k a k-NN list covers a shrinking share of the samples: duplicates of one state or "
-                   "merged class fill it)" if knn else "")
-            parts.append(f"falling with N: {', '.join(down)}{why}")
-    z = [(at[m, n]["spearman_z"], at[m, n]["spearman_excess"], at[m, n]["spearman"]) for m in metrics for n in Ns
-         if np.isfinite(at[m, n]["spearman_z"])]
-    if z:
-        worse_z = sum(a < c - 0.05 for a, _, c in z)
-        worse_x = sum(b < c - 0.05 for _, b, c in z if np.isfinite(b))
-        parts.append(f"ranking by the calibrated z instead of the raw score lowers the agreement in {worse_z} of "
-                     f"{len(z)} (metric, N) cases (z divides by a null spread that differs between observations), "
-                     f"ranking by score - null mean in {worse_x}")
-    return "; ".join(parts) + "."
+def _ranks(X) -> np.ndarray:
+    """Average ranks along the last axis (ties share their mean rank)."""
+    from scipy.stats import rankdata
+
+    return rankdata(X, axis=-1)
 
 
-def _params(metric) -> dict:
-    import alignment
+def _auc(s, pos) -> np.ndarray:
+    """ROC-AUC of scores s (..., n) at telling pos (n bools) from the rest: the Mann-Whitney U over n_pos n_neg,
+    ties counted one half."""
+    r = _ranks(s)
+    n1, n0 = pos.sum(), (~pos).sum()
+    return (r[..., pos].sum(-1) - n1 * (n1 + 1) / 2) / (n1 * n0)
 
-    return dict(alignment.PARAMS[metric])
+
+def _spearman(s, t) -> np.ndarray:
+    """Spearman's rho of s (..., n) with t (..., n); 0 where s is constant (no ranking: no information)."""
+    a, b = _ranks(s), _ranks(t)
+    a, b = a - a.mean(-1, keepdims=True), b - b.mean(-1, keepdims=True)
+    den = np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
+    return np.where(den > 0, (a * b).sum(-1) / np.where(den > 0, den, 1), 0.0)
 
 
-def _means(scores, truth) -> dict:
-    out = {}
-    keys = {(r["n_samples"], r["k"], r["observation"], r["metric"]) for r in scores}
-    for key in keys:
-        sel = [r for r in scores if (r["n_samples"], r["k"], r["observation"], r["metric"]) == key]
-        out[key] = {f: float(np.nanmean([r[f] for r in sel])) if any(np.isfinite(r[f]) for r in sel)
-                    else float("nan") for f in ("score", "null_mean", "z")}
-        out[key]["std"] = float(np.nanstd([r["score"] for r in sel])) if len(sel) > 1 else 0.0
+def _agreement(scores, truths, cfg) -> tuple[list, dict]:
+    """Per (N, metric, k): AUC (gauge vs rest) and Spearman with -stitch of the mean scores over the draws, with
+    bootstrap intervals over pairs and the share of replicates in which it ranks first among every (metric, k) at
+    that N. Returns the rows and each row's replicates, {(N, metric, k): {"auc": (B,), "rho": (B,)}}."""
+    names = [t["pair"] for t in truths]
+    pos = np.array([t["kind"] == "gauge" for t in truths])
+    stitch = np.array([t["stitch"] for t in truths])
+    old = np.array([t["pmi_cosine"] for t in truths])
+    rng = np.random.default_rng(cfg["seed"])
+    nb = cfg["bootstrap"]
+    idx = np.concatenate([rng.choice(np.flatnonzero(pos), (nb, pos.sum())),  # positives and the rest apart
+                          rng.choice(np.flatnonzero(~pos), (nb, (~pos).sum()))], axis=1)
+    rows, boot = [], {}
+    for N in cfg["n_samples"]:
+        sel = [r for r in scores if r["n_samples"] == N]
+        keys = list(dict.fromkeys((r["metric"], r["k"]) for r in sel))
+        block = []
+        for metric, k in keys:
+            mine = [r for r in sel if (r["metric"], r["k"]) == (metric, k)]
+            s = np.array([np.mean([r["score"] for r in mine if r["pair"] == x]) for x in names])
+            if not np.isfinite(s).all():
+                rows.append({"n_samples": N, "metric": metric, "k": k, "error": "a score failed"})
+                continue
+            row = {"n_samples": N, "metric": metric, "k": k, "k_used": mine[0]["k_used"],
+                   "knn_ties": float(np.mean([r.get("knn_ties", 0.0) for r in mine])),
+                   "auc": float(_auc(s, pos)), "rho_stitch": float(_spearman(s, -stitch)),
+                   "rho_pmi_cosine": float(_spearman(s, old)),
+                   "degenerate": bool(np.ptp(s) < 1e-6),
+                   "blind_to": sorted({t["kind"] for t, v in zip(truths, s) if t["stitch"] > 0.01 and v >= 1 - 1e-6})}
+            if "z" in mine[0]:
+                if calibrated(cfg["n_perm"]):
+                    zs = np.array([np.mean([r["z"] for r in mine if r["pair"] == x]) for x in names])
+                    row.update(auc_z=float(_auc(zs, pos)), rho_stitch_z=float(_spearman(zs, -stitch)))
+                else:
+                    row.update(auc_z=NOT_CALIBRATED, rho_stitch_z=NOT_CALIBRATED)
+            boot[N, metric, k] = {"auc": _auc(s[idx], pos[idx[0]]), "rho": _spearman(s[idx], -stitch[idx])}
+            block.append(row)
+            rows.append(row)
+        for c in ("auc", "rho") if block else ():
+            reps = np.array([boot[N, r["metric"], r["k"]][c] for r in block])  # (metric, k) x replicates
+            first = reps >= reps.max(0) - 1e-12
+            for row, r, f in zip(block, reps, first):
+                row[f"{c}_lo"], row[f"{c}_hi"] = (float(v) for v in np.percentile(r, [2.5, 97.5]))
+                row[f"p_first_{c}"] = float(f.mean())
+    return rows, boot
+
+
+def _ranked(agreement, boot, N, column) -> dict:
+    """The order of the metrics (each at its best k) by `column` at N, and whether the first is resolved: ahead of
+    the second in >= 95 % of the bootstrap replicates (paired: the same resampled pairs)."""
+    best = {}
+    for a in agreement:
+        if a["n_samples"] == N and "error" not in a and a[column] > best.get(a["metric"], {column: -np.inf})[column]:
+            best[a["metric"]] = a
+    order = sorted(best.values(), key=lambda a: -a[column])
+    out = {"order": [f"{a['metric']}" + (f"@k={a['k']}" if a["k"] is not None else "") for a in order],
+           "values": [a[column] for a in order]}
+    if len(order) > 1:
+        c = "auc" if column == "auc" else "rho"
+        first, second = (boot[N, a["metric"], a["k"]][c] for a in order[:2])
+        ahead = float(np.mean(first > second))
+        out.update(first=out["order"][0], second=out["order"][1], first_ahead_share=ahead, resolved=ahead >= 0.95)
     return out
 
 
-def _agreement(scores, truth, cfg, metrics, knn_like, spearmanr) -> list:
-    means = _means(scores, truth)
-    names = list(truth)
-    t = np.array([truth[x] for x in names])
-    rows = []
-    for N in cfg["n_samples"]:
-        for metric in metrics:
-            for k in (cfg["ks"] if metric in knn_like else [None]):
-                s, z, null = (np.array([means[N, k, x, metric][f] for x in names]) for f in ("score", "z", "null_mean"))
+def _finding(agreement, ranking, truths, cfg, k0) -> str:
+    """What the run found, from its numbers."""
+    big = max(cfg["n_samples"])
+    at = {(a["metric"], a["k"]): a for a in agreement if a["n_samples"] == big and "error" not in a}
+    parts = []
+    for column, what in (("auc", "ROC-AUC gauge vs rest"), ("rho_stitch", "Spearman with -stitching loss")):
+        r = ranking[column]
+        if "first" not in r:
+            continue
+        a = at[tuple(_split(r["first"]))]
+        c = "auc" if column == "auc" else "rho"
+        parts.append(f"at N={big} by {what}: first {r['first']} {a[column]:.3f} [{a[c + '_lo']:.3f}, "
+                     f"{a[c + '_hi']:.3f}], then {r['second']} {r['values'][1]:.3f}; "
+                     + ("resolved" if r["resolved"] else "not resolved")
+                     + f" (first ahead in {r['first_ahead_share']:.0%} of {cfg['bootstrap']} bootstrap replicates)")
+    old = sorted(((a["rho_pmi_cosine"], m) for (m, k), a in at.items() if k in (None, k0)), reverse=True)
+    if old:
+        parts.append(f"against the old truth (pmi_cosine, CKA's own limit) {old[0][1]} ranks first "
+                     f"({old[0][0]:.3f})")
+    dead = sorted({m for (m, _), a in at.items() if a["degenerate"]})
+    if dead:
+        parts.append(f"degenerate (every pair scored alike): {', '.join(dead)}")
+    blind = {m: a["blind_to"] for (m, k), a in at.items() if a["blind_to"] and k in (None, k0)}
+    if blind:
+        parts.append("scoring its maximum on lossy or foreign pairs: "
+                     + ", ".join(f"{m} ({'/'.join(b)})" for m, b in sorted(blind.items())))
+    tied = [(n, a["knn_ties"]) for n in sorted(cfg["n_samples"]) for a in agreement
+            if a["n_samples"] == n and a["metric"] == "mutual_knn" and a["k"] == k0]
+    if any(t > 0 for _, t in tied):
+        parts.append("mutual_knn's lists tie at the k-th neighbour in " + ", ".join(
+            f"{t:.0%} of the rows at N={n}" for n, t in tied) + " (duplicated states tie at cosine 1): there the "
+            "k-NN metrics' numbers are partly tie-breaks")
+    gauge = [t["stitch"] for t in truths if t["kind"] == "gauge"]
+    parts.append(f"stitching loss of the gauge pairs <= {max(gauge):.1e}, of the others >= "
+                 f"{min(t['stitch'] for t in truths if t['kind'] != 'gauge'):.3f}")
+    return "; ".join(parts) + "."
 
-                def sp(v):
-                    ok = np.isfinite(v)
-                    return float(spearmanr(v[ok], t[ok])[0]) if ok.sum() >= 3 and np.ptp(v[ok]) > 0 else float("nan")
-                ok = np.isfinite(s)
-                rows.append({"n_samples": N, "metric": metric, "k": k, "spearman": sp(s), "spearman_z": sp(z),
-                             "spearman_excess": sp(s - null),
-                             "pearson": float(np.corrcoef(s[ok], t[ok])[0, 1]) if ok.sum() >= 3 and np.ptp(s[ok]) > 0
-                             else float("nan"),
-                             "mean_abs_error": float(np.mean(np.abs(s[ok] - t[ok]))) if ok.any() else float("nan"),
-                             "score_std": float(np.mean([means[N, k, x, metric]["std"] for x in names]))})
-    return rows
+
+def _split(label) -> list:
+    """'metric@k=K' -> [metric, K] (K an int, or 'sqrt(N)'); 'metric' -> [metric, None]."""
+    metric, _, k = label.partition("@k=")
+    return [metric, (int(k) if k.isdigit() else k) if k else None]
 
 
-def _plot_scores(means, truths, metrics, cfg, path):
+def _plot_scores(scores, truths, metrics, cfg, path):
     plt = pyplot()
     big, k0 = max(cfg["n_samples"]), cfg["ks"][0]
     cols = 4
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
-    markers = {"bijective": "*", "merge": "o", "drop": "s", "noisy": "^"}
+    markers = {"gauge": "*", "merge": "o", "drop": "s", "noisy": "^", "world": "D"}
     for ax, metric in zip(axes.ravel(), metrics):
-        for N, alpha in zip(sorted(cfg["n_samples"]), np.linspace(0.3, 1, len(cfg["n_samples"]))):
-            for t in truths:
-                key = (N, k0 if (N, k0, t["observation"], metric) in means else None, t["observation"], metric)
-                ax.scatter(t["truth"], means[key]["score"], marker=markers[t["kind"]], alpha=alpha, s=18,
-                           color="C0" if N == big else "gray")
-        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        for t in truths:
+            s = [r["score"] for r in scores if r["n_samples"] == big and r["pair"] == t["pair"]
+                 and r["metric"] == metric and r["k"] in (None, k0)]
+            ax.scatter(t["stitch"], np.mean(s), marker=markers[t["kind"]], s=22, color="C0")
         ax.set_title(metric, fontsize=9)
-        ax.set_xlabel("true alignment", fontsize=7)
+        ax.set_xlabel("stitching loss (mean of both ways)", fontsize=7)
     for ax in axes.ravel()[len(metrics):]:
         ax.set_axis_off()
-    fig.suptitle(f"score vs truth (blue: N={big}; grey: smaller N; k={k0})", fontsize=9)
+    fig.suptitle(f"score vs stitching loss at N={big} (k={k0}; * gauge, o merge, s drop, ^ noisy, D other world)",
+                 fontsize=9)
     save_figure(fig, path)
 
 
@@ -345,14 +448,16 @@ def _plot_agreement(agreement, metrics, cfg, path):
     k0 = cfg["ks"][0]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, metric in enumerate(metrics):
-        sel = sorted((a for a in agreement if a["metric"] == metric and a["k"] in (None, k0)),
+        sel = sorted((a for a in agreement if a["metric"] == metric and a["k"] in (None, k0) and "error" not in a),
                      key=lambda a: a["n_samples"])
-        x = [a["n_samples"] for a in sel]
-        axes[0].plot(x, [a["spearman"] for a in sel], "-o", color=f"C{i}", label=metric)
-        axes[0].plot(x, [a["spearman_excess"] for a in sel], ":", color=f"C{i}")
-        axes[1].plot(x, [a["mean_abs_error"] for a in sel], "-o", color=f"C{i}", label=metric)
-    axes[0].set_title("Spearman with the truth (solid: raw; dotted: score - null mean)", fontsize=9)
-    axes[1].set_title("mean |score - truth|", fontsize=9)
+        x = [a["n_samples"] * (1 + 0.01 * i) for a in sel]
+        for ax, c, lo in ((axes[0], "auc", "auc"), (axes[1], "rho_stitch", "rho")):
+            y = np.array([a[c] for a in sel])
+            err = np.array([[a[c] - a[f"{lo}_lo"] for a in sel], [a[f"{lo}_hi"] - a[c] for a in sel]])
+            ax.errorbar(x, y, yerr=np.maximum(err, 0), marker="o", ms=3, color=f"C{i % 10}",
+                        ls="-" if i < 10 else ":", label=metric)
+    axes[0].set_title("ROC-AUC: gauge pairs vs the rest (95 % bootstrap)", fontsize=9)
+    axes[1].set_title("Spearman with -stitching loss (95 % bootstrap)", fontsize=9)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("N samples")
@@ -362,13 +467,16 @@ def _plot_agreement(agreement, metrics, cfg, path):
 
 def _plot_k(agreement, knn_like, cfg, path):
     plt = pyplot()
-    big = max(cfg["n_samples"])
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for i, metric in enumerate(knn_like):
-        sel = sorted((a for a in agreement if a["metric"] == metric and a["n_samples"] == big), key=lambda a: a["k"])
-        ax.plot([a["k"] for a in sel], [a["spearman"] for a in sel], "-o", color=f"C{i}", label=metric)
+        for label, ls in [(k, "-") for k in cfg["ks"]] + [(SQRT, ":")]:
+            sel = sorted((a for a in agreement if a["metric"] == metric and a["k"] == label and "error" not in a),
+                         key=lambda a: a["n_samples"])
+            if sel:
+                ax.plot([a["n_samples"] for a in sel], [a["rho_stitch"] for a in sel], ls, marker="o", ms=3,
+                        color=f"C{i}", label=f"{metric} k={label}")
     ax.set_xscale("log")
-    ax.set_xlabel("k")
-    ax.set_ylabel(f"Spearman with the truth (N={big})")
-    ax.legend(fontsize=7)
+    ax.set_xlabel("N samples")
+    ax.set_ylabel("Spearman with -stitching loss")
+    ax.legend(fontsize=5)
     save_figure(fig, path)

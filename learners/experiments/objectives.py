@@ -7,11 +7,19 @@ u(a) + u(b), the same neighbour order in every row, nested spans, or none) besid
 on the population optima (the k-NN metrics as the paper computes them, by cosine similarity of the optimal
 embeddings, or with knn_on='kernel' by ranking the raw kernel values; CKA and CKNNA on the kernels; SVCCA and the
 CKA of p-whitened embeddings, both invariant to invertible linear maps, on the embeddings), and which metrics call
-them aligned (score >= aligned_at); (2) trained, one Lightning learner per objective and bijective modality, its
+them aligned (score >= aligned_at). Each pair is also judged in its gauge: what either objective leaves free
+(alignment.TRANSFORMS: infonce a constant, next_event and vicreg u(a) + u(b), regression an invertible linear map)
+plus what relates their analytic optima (affine: shift and scale; additive; row order: monotone; nested spans:
+linear) names the transforms a fair metric must ignore, and only the metrics invariant to all of them
+(alignment.INVARIANCES at the level they are computed on) give the verdict (agree, split, disagree, no invariant
+metric, or no common gauge where the optima differ); p_centred_pearson compares the p-double-centred kernels
+(u(a) + u(b) + c removed). No number comes from tied k-NN lists: where they tie at the k-th neighbour, every score
+of a metric taking k reads "tied". (2) trained, one Lightning learner per objective and bijective modality, its
 learned kernel against its target, and the cross-modal alignment matrix of the learned representations (every
-feature-level metric, with the permutation null of alignment.calibrate: score, null mean, z). Each pair records the
+feature-level metric, with the permutation null of alignment.calibrate: score, null mean, z, p, calibrated score;
+"not calibrated" in place of the last three with fewer than 19 permutations). Each pair records the
 largest fraction of rows whose k-NN lists tie at the k-th neighbour (`knn_ties`, from alignment.TieWarning): on the
-symmetric torus a row's neighbours come in tie groups (4, 4, 4, 8, ...), so its k-NN scores are set by symmetry
+symmetric torus a row's neighbours come in tie groups (4, 4, 4, 8, ...), so its k-NN scores would be set by symmetry
 and tie-breaks; the default weighted torus has no ties. Writes objectives_matrix.png (alignment
 matrices) and objectives_targets.png (learned vs analytic kernels).
 """
@@ -29,7 +37,8 @@ from worlds.observations import BIJECTIVE
 from worlds.summary import summarise
 
 from ..objectives import NAMES
-from ._common import check_fits, check_world, fit_in, recorded_ties, scaled, table, tie_fraction
+from ._common import (check_fits, check_n_perm, check_world, fit_in, null_fields, recorded_ties, scaled, table,
+                      tie_fraction)
 
 DEFAULTS = {
     "world": "weighted_torus",   # 8 x 8 torus, random edge weights (no exact k-NN ties; 'torus' has them): P_coor PSD,
@@ -48,7 +57,8 @@ DEFAULTS = {
     "k": 8,                      # neighbours of the k-NN metrics and CKNNA
     "knn_on": "features",        # k-NN metrics of the optima: features (cosine, the paper's) | kernel (raw values)
     "cca_dim": 3,                # SVCCA dimensions (< the smallest dim)
-    "n_perm": 10,                # permutations of alignment.calibrate per learned pair (0: no null)
+    "n_perm": 100,               # permutations of alignment.calibrate per learned pair (0: no null; below 19 z, p
+                                 # and the calibrated score read "not calibrated")
     "aligned_at": 0.9,           # a metric calls two representations aligned at or above this score
     "unreachable": "error",      # an objective whose optimum no Gram critic reaches on this world: error | cap
     "scale": 1.0,                # multiplies steps (--scale 0.05 for a smoke test)
@@ -56,6 +66,11 @@ DEFAULTS = {
 }
 RANKED = ("spectral", "regression", "vicreg")  # objectives whose target is the rank-dim closed form
 KNN_ON = ("features", "kernel")
+TIED = "tied"  # in place of a k-NN score decided by ties at the k-th neighbour
+# the transforms (alignment.TRANSFORMS) an objective's gauge leaves free, and those relating two analytic optima
+GAUGE_FREES = {"none": (), "constant": ("shift",), "additive": ("additive", "shift"), "linear": ("linear",)}
+RELATION_FREES = {"affine": ("shift", "scale"), "additive": ("additive", "shift", "scale"), "row order": ("monotone",),
+                  "nested spans": ("linear",)}
 
 
 def _dim(cfg, name, n):
@@ -104,9 +119,7 @@ def check(cfg: dict):
     checks.check_choice(cfg["knn_on"], "knn_on", name, KNN_ON)
     checks.check_int(cfg["cca_dim"], "cca_dim", name, 1, min(_dim(cfg, o, n) for o in cfg["objectives"]) - 1,
                      hint="[1, the smallest learner dim - 1]")
-    n_perm = checks.check_int(cfg["n_perm"], "n_perm", name, 0)
-    if n_perm == 1:
-        checks.fail(checks.param("n_perm", name), "be 0 (no null) or >= 2", 1)
+    check_n_perm(cfg, name)
     checks.check_real(cfg["aligned_at"], "aligned_at", name, -1, 1)
     checks.check_choice(cfg["unreachable"], "unreachable", name, ("error", "cap"))
     for m in cfg["modalities"]:
@@ -217,10 +230,17 @@ def run(cfg: dict, out: Path):
         scores["whitened_cka"] = alignment.cka(white[a], white[b], **f64)
         exact_a = targets[a] if targets[a] is not None else Ka  # the analytic optima (their canonical gauge)
         exact_b = targets[b] if targets[b] is not None else Kb
-        pairs.append({"pair": f"{a}/{b}", "relation": relation(exact_a, exact_b, p), "pearson":
-                      _pearson(Ka, Kb), **scores, "knn_ties": tie_fraction(ties),
-                      "aligned_by": [m for m, v in scores.items() if v >= cfg["aligned_at"]],
-                      "not_aligned_by": [m for m, v in scores.items() if not v >= cfg["aligned_at"]]})
+        tied = tie_fraction(ties)
+        _untie(scores, tied)
+        rel = relation(exact_a, exact_b, p)
+        frees = sorted({*GAUGE_FREES[obj.get(a).gauge], *GAUGE_FREES[obj.get(b).gauge], *RELATION_FREES.get(rel, ())})
+        numbers = {m: v for m, v in scores.items() if v != TIED}
+        pairs.append({"pair": f"{a}/{b}", "relation": rel, "pearson": _pearson(Ka, Kb),
+                      "p_centred_pearson": _pearson(*(_p_centred(K, p) for K in (Ka, Kb)), offdiag=False),
+                      **scores, "knn_ties": tied,
+                      "aligned_by": [m for m, v in numbers.items() if v >= cfg["aligned_at"]],
+                      "not_aligned_by": [m for m, v in numbers.items() if not v >= cfg["aligned_at"]],
+                      **_in_gauge(rel, frees, numbers, cfg)})
 
     metric_names = [*metrics_k, "svcca", "whitened_cka"]
     by_relation = []
@@ -261,6 +281,7 @@ def run(cfg: dict, out: Path):
             with recorded_ties() as ties:
                 _learned_scores(row, fa, fb, feat_metrics, cfg)
             row["knn_ties"] = tie_fraction(ties)
+            _untie(row, row["knn_ties"])
             Ka, Kb = fits[a, ma].state_kernel, fits[b, mb].state_kernel
             row["pearson"] = _pearson(Ka, Kb)
             row["whitened_cka"] = alignment.cka(white[a, ma], white[b, mb], **f64)
@@ -287,12 +308,18 @@ def run(cfg: dict, out: Path):
               f"{cfg['aligned_at']})"),
         table(by_relation, ["relation", "pairs", *metric_names], "Share of the pairs of each relation that each "
               "metric calls aligned"),
+        table([{**r, "gauge_metrics": ",".join(r["gauge_metrics"])} for r in pairs],
+              ["pair", "relation", "gauge", "in_gauge", "gauge_metrics", "p_centred_pearson"],
+              "Optima in their gauges: what either objective leaves free plus what relates their analytic optima "
+              "(alignment.TRANSFORMS), judged only by the metrics invariant to all of it (agree: all call them "
+              f"aligned at {cfg['aligned_at']}); p_centred_pearson: Pearson of the p-double-centred kernels "
+              "(u(a) + u(b) + c removed)"),
         table(learned, ["objective", "modality", "dim", "target_pearson", "target_spearman", "population_pearson",
                         "cross_modal_pearson"],
               f"Learned kernels vs analytic targets ({steps} steps; modulo the gauge; cross_modal_pearson: the "
               f"{ma} learner vs the {mb} one, modulo the gauge)"),
         table(matrix, ["a", "b", "pearson", "mutual_knn", "cka", "svcca", "whitened_cka", "knn_ties"]
-              + (["cka_z", "mutual_knn_z"] if cfg["n_perm"] else []),
+              + (["cka_z", "cka_p", "mutual_knn_z", "mutual_knn_calibrated"] if cfg["n_perm"] else []),
               f"Learned representations across modalities ({ma} x {mb}; n_perm={cfg['n_perm']})"),
     ])
     finding = _finding(exact, pairs, by_relation, learned, cfg)
@@ -320,8 +347,13 @@ def _finding(exact, pairs, by_relation, learned, cfg) -> str:
     mono = [r for r in pairs if r["relation"] == "row order"]
     if mono:
         r = mono[0]
-        parts.append(f"{r['pair']} have the same neighbour order in every row (a monotone transform): mutual_knn "
-                     f"{r['mutual_knn']:.3f}, CKA {r['cka']:.3f}, unbiased CKA {r['unbiased_cka']:.3f}")
+        parts.append(f"{r['pair']} have the same neighbour order in every row (a monotone transform): "
+                     + ", ".join(f"{m} {r[m]:.3f}" if r[m] != TIED else f"{m} {TIED}"
+                                 for m in ("mutual_knn", "cka", "unbiased_cka")))
+    verdicts = {v: [r["pair"] for r in pairs if r["in_gauge"] == v] for v in
+                ("agree", "split", "disagree", "no invariant metric", "no common gauge")}
+    parts.append("judged only by metrics invariant to their gauge, " + "; ".join(
+        f"{v}: {', '.join(x)}" for v, x in verdicts.items() if x))
     tied = [r for r in pairs if r["knn_ties"] > 0]
     if tied:
         parts.append(f"k-NN lists of the optima tie at the k-th neighbour in {len(tied)} of {len(pairs)} pairs (up to "
@@ -348,7 +380,8 @@ def _optima_score(metric, opt_a, opt_b, cfg) -> float:
 
 
 def _learned_scores(row, fa, fb, metrics, cfg) -> None:
-    """Each metric on two learned representations into row: the score and, with n_perm, its null mean and z."""
+    """Each metric on two learned representations into row: the score and, with n_perm, its null mean, z, p and
+    calibrated score (see _common.null_fields)."""
     import torch
 
     import alignment
@@ -359,17 +392,56 @@ def _learned_scores(row, fa, fb, metrics, cfg) -> None:
             if cfg["n_perm"]:
                 cal = alignment.calibrate(fa, fb, metric, n_perm=cfg["n_perm"], seed=cfg["seed"], **kw)
                 row[metric] = float(cal.score)
-                row[f"{metric}_null_mean"], row[f"{metric}_z"] = float(cal.null_mean), float(cal.z)
+                row.update({f"{metric}_{f}": v for f, v in null_fields(cal).items()})
             else:
                 row[metric] = alignment.measure(metric, fa, fb, **kw)
         except ValueError as err:
             row[metric], row[f"{metric}_error"] = float("nan"), str(err)
 
 
-def _pearson(a, b) -> float:
-    """Pearson correlation of the off-diagonal entries of two N x N kernels."""
-    off = ~np.eye(len(a), dtype=bool)
+def _pearson(a, b, offdiag=True) -> float:
+    """Pearson correlation of the off-diagonal (or all) entries of two N x N kernels."""
+    off = ~np.eye(len(a), dtype=bool) if offdiag else np.ones(a.shape, dtype=bool)
     return float(np.corrcoef(a[off], b[off])[0, 1])
+
+
+def _untie(row, tied) -> None:
+    """Where k-NN lists tied at the k-th neighbour (tied > 0), every number of a metric that takes k (its score,
+    null mean, z, p, calibrated score) in row becomes TIED: tie-breaks, not the representations, decided it."""
+    import alignment
+
+    if tied:
+        knn = [m for m in alignment.METRICS if "k" in alignment.PARAMS[m]]
+        row.update({key: TIED for key in row for m in knn if key == m or key.startswith(f"{m}_")})
+
+
+def _p_centred(K, p) -> np.ndarray:
+    """K double-centred under p, H K H^T with H = I - 1 p^T: removes any u(a) + u(b) + c (next_event's and vicreg's
+    gauge, InfoNCE's constant)."""
+    H = np.eye(len(p)) - np.outer(np.ones(len(p)), p)
+    return H @ K @ H.T
+
+
+def _invariant(metric, frees, cfg) -> bool:
+    """Whether `metric`, as this experiment scores optima, is invariant to every transform in frees
+    (alignment.INVARIANCES at the level it is computed on; whitened_cka: p-whitening removes shifts and linear maps)."""
+    import alignment
+
+    if metric == "whitened_cka":
+        return set(frees) <= {"shift", "linear", "orthogonal", "scale"}
+    level = "features" if metric == "svcca" or (metric.endswith("_knn") and cfg["knn_on"] == "features") else "kernel"
+    return all(alignment.INVARIANCES[level][metric][t] is True for t in frees)
+
+
+def _in_gauge(rel, frees, numbers, cfg) -> dict:
+    """The pair judged only by metrics invariant to its gauge (what either objective leaves free and what relates
+    their analytic optima): agree (all call it aligned), disagree (none does), split, no invariant metric, or no
+    common gauge (the analytic optima differ)."""
+    fair = [m for m in numbers if _invariant(m, frees, cfg)]
+    ok = [m for m in fair if numbers[m] >= cfg["aligned_at"]]
+    verdict = ("no common gauge" if rel == "different" else "no invariant metric" if not fair else
+               "agree" if len(ok) == len(fair) else "disagree" if not ok else "split")
+    return {"gauge": ",".join(frees) or "none", "gauge_metrics": fair, "in_gauge": verdict}
 
 
 def _plot_matrix(names, pairs, matrix, cfg, path):
@@ -385,10 +457,10 @@ def _plot_matrix(names, pairs, matrix, cfg, path):
         if kind == "exact":
             for r in pairs:
                 a, b = r["pair"].split("/")
-                M[idx[a], idx[b]] = M[idx[b], idx[a]] = r[metric]
+                M[idx[a], idx[b]] = M[idx[b], idx[a]] = r[metric] if r[metric] != TIED else np.nan
         else:
             for r in matrix:
-                M[idx[r["a"].split("/")[0]], idx[r["b"].split("/")[0]]] = r[metric]
+                M[idx[r["a"].split("/")[0]], idx[r["b"].split("/")[0]]] = r[metric] if r[metric] != TIED else np.nan
         im = ax.imshow(M, vmin=0, vmax=1, cmap="viridis")
         ax.set_xticks(range(n), names if i_ax >= 3 else [], rotation=90, fontsize=7)
         ax.set_yticks(range(n), names if i_ax % 3 == 0 else [], fontsize=7)
