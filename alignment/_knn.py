@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import functools
 import warnings
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -86,7 +87,7 @@ def warns_ties(stacklevel=2):
 
 
 @contextlib.contextmanager
-def ties():
+def ties() -> Iterator[list[TieWarning]]:
     """`with ties() as got:` collects the TieWarning of every metric call inside (also warned as usual), so that a
     caller can record the tied fractions with its results."""
     got = []
