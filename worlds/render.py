@@ -10,6 +10,8 @@ index), whatever the batch it is drawn in. `decodability` estimates how well the
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from platonic_core.checks import check_int, check_real, fail, param
@@ -99,22 +101,31 @@ class ImageObservation(Factored):
         positioned = len(self.factor_sizes) == len(FACTORS)
         geo = np.array([r.uniform(-1, 1, 3) for r in rngs])  # dx, dy, angle in [-1, 1]
         blobs = np.array([r.uniform(0, 1, (CLUTTER_BLOBS, 6)) for r in rngs])  # x, y, radius, r, g, b
-        grid = (np.arange(s) + 0.5) / s * 2 - 1
+        grid = ((np.arange(s) + 0.5) / s * 2 - 1).astype(np.float32)
         y, x = np.meshgrid(grid, grid, indexing="ij")  # (s, s); y grows downwards
         pix = 2 / s  # one pixel in image coordinates
         centre = CORNERS[f[:, 3]] if positioned else np.zeros((b, 2))
-        centre = centre + geo[:, :2] * self.jitter * pix
+        centre = (centre + geo[:, :2] * self.jitter * pix).astype(np.float32)
         radius = 0.35 if positioned else 0.55
-        theta = np.deg2rad(geo[:, 2] * self.rotation)[:, None, None]
+        # per-sample scalars (math) and float32 arrays throughout: a sample must not depend on its batch
+        theta = [math.radians(t * self.rotation) for t in geo[:, 2]]
+        cos = np.array([math.cos(t) for t in theta], dtype=np.float32)[:, None, None]
+        sin = np.array([math.sin(t) for t in theta], dtype=np.float32)[:, None, None]
         dx, dy = x - centre[:, 0, None, None], y - centre[:, 1, None, None]
-        u = (np.cos(theta) * dx + np.sin(theta) * dy) / radius  # the shape's own frame, in units of its radius
-        v = (-np.sin(theta) * dx + np.cos(theta) * dy) / radius
-        dist = np.stack([_distance(k, u, v) for k in range(len(SHAPES))])  # (shapes, b, s, s)
-        d = dist[f[:, 0], np.arange(b)]
-        mask = np.clip(0.5 - d * radius / pix, 0, 1)  # one-pixel soft edge
-        tex = np.stack([np.ones_like(u), 0.4 + 0.6 * (np.sin(3 * np.pi * v) > 0),
-                        0.4 + 0.6 * ((np.sin(3 * np.pi * u) > 0) ^ (np.sin(3 * np.pi * v) > 0))])
-        fill = PALETTE[f[:, 1]][:, :, None, None] * tex[f[:, 2], np.arange(b)][:, None]
+        u = (cos * dx + sin * dy) / radius  # the shape's own frame, in units of its radius
+        v = (-sin * dx + cos * dy) / radius
+        d = np.empty_like(u)
+        for k in np.unique(f[:, 0]):  # only the shapes drawn
+            at = f[:, 0] == k
+            d[at] = _distance(k, u[at], v[at])
+        mask = np.clip(0.5 - d * (radius / pix), 0, 1)  # one-pixel soft edge
+        tex = np.ones_like(u)
+        if f[:, 2].any():
+            sv, su = (np.sin(3 * np.pi * v) > 0).astype(u.dtype), (np.sin(3 * np.pi * u) > 0).astype(u.dtype)
+            tex = np.where(f[:, 2, None, None] == 1, 0.4 + 0.6 * sv, tex)
+            tex = np.where(f[:, 2, None, None] == 2, 0.4 + 0.6 * np.abs(su - sv), tex)
+        fill = PALETTE[f[:, 1]].astype(np.float32)[:, :, None, None] * tex[:, None]
+        blobs = blobs.astype(np.float32)
         bx, by, br = blobs[..., 0] * 2 - 1, blobs[..., 1] * 2 - 1, 0.1 + 0.3 * blobs[..., 2]
         r2 = (x[None, None] - bx[..., None, None]) ** 2 + (y[None, None] - by[..., None, None]) ** 2
         soft = np.exp(-r2 / (2 * br[..., None, None] ** 2))  # (b, blobs, s, s)
