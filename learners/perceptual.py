@@ -91,7 +91,7 @@ class SentenceEncoder(TextEncoder):
     def __init__(self, vocab_size: int, length: int, dim: int, width: int = 64, layers: int = 1, heads: int = 4):
         length = check_int(length, "length", "SentenceEncoder", low=1)
         super().__init__(torch.zeros((1, length), dtype=torch.long), vocab_size, dim, width, layers, heads)
-        del self.token_ids  # the sequences come with each batch
+        del self.token_ids, self.n_inputs  # the sequences come with each batch
 
     def forward(self, tokens):
         pad = tokens == 0

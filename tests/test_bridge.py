@@ -179,3 +179,11 @@ def test_a_tiny_text_model_learns_the_states_from_sentences():
     # measured (seed 0): probe 0.98, Pearson with K_PMI 0.66, mutual k-NN 0.69; ~2 s
     r = _learn(SentenceObservation((4, 4)), 60, {"width": 32, "layers": 1, "heads": 2})
     assert r["probe"] >= 0.9 and r["pearson"] >= 0.4 and r["mutual_knn"] > 2 * r["mutual_knn_chance"]
+
+
+def test_fit_refuses_a_perceptual_observation():
+    from learners import fit
+
+    # its embedding table would read the state index behind the pixels: a learner that never saw an image
+    with pytest.raises(TypeError, match="The 'observation' parameter of fit must be an index observation"):
+        fit(world16(), ImageObservation((4, 4)), max_steps=1)
