@@ -5,12 +5,13 @@ the capacity knob), `SentenceEncoder` (learners' TextEncoder over per-sample tok
 one by modality, and falls back to learners.make_encoder for the index observations (permutation, vector, token).
 
 `train` is a Lightning-free loop (learners.fit feeds indices, not per-sample renders): each step draws B state pairs
-within the window from the world's exact P_coor (learners.data.ExactSource), then renders each side afresh; step s
-uses numpy's generator keyed (seed, s) and the sample indices 2sB.. (side a) and (2s + 1)B.. (side b), so the data
+within the window from the world's exact P_coor (worlds.exact_pairs, seeded from (seed, s) at step s), then renders
+each side afresh at the sample indices 2sB.. (side a) and (2s + 1)B.. (side b), so the data
 are a function of (seed, step). Objectives: 'infonce' (in-batch negatives, within one modality through one encoder
 or across two) and 'next_event' (softmax over side b's observed values through an output table). `evaluate` reports
 a linear probe of the state, and the learned state kernel against K_PMI (Pearson) and the population optimum
-(the paper's cosine mutual k-NN).
+(the paper's cosine mutual k-NN). `TinyGPT` and `train_gpt` / `evaluate_gpt`: a next-token model over a world's
+trajectories seen through an index observation, whose hidden states are representations too.
 """
 from __future__ import annotations
 
@@ -24,14 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from platonic_core.checks import check_bool, check_choice, check_int, check_positive, check_real, fail, param
-from worlds import MarkovWorld, pmi_kernel
+from worlds import MarkovWorld, entropy, exact_pairs, pmi_kernel
 from worlds.observations import Observation, check_observation
 from worlds.render import Factored, ImageObservation
 from worlds.sentences import SentenceObservation
 
 from ._blas import torch_threads
 from ._checks import check_cooccurrence
-from .data import ExactSource
 from .encoders import TextEncoder, make_encoder
 from .losses import info_nce, next_event
 from .population import population_optimum
@@ -117,8 +117,12 @@ def inputs(observation: Observation, states: np.ndarray, seed: int, start: int) 
     the observed value indices of an index observation (a noisy channel keyed by (seed, start))."""
     if isinstance(observation, Factored):
         return torch.from_numpy(observation.sample(states, seed, start))
-    key = int(np.random.default_rng([seed, start]).integers(2 ** 62))
-    return torch.from_numpy(observation.observe(states, key).astype(np.int64))
+    return torch.from_numpy(observation.observe(states, _key(seed, start)).astype(np.int64))
+
+
+def _key(*parts: int) -> int:
+    """One int seed for the worlds functions that take one, derived from several (seed, step...)."""
+    return int(np.random.default_rng(list(parts)).integers(2 ** 62))
 
 
 @dataclass
@@ -163,7 +167,7 @@ def train(world: MarkovWorld, view_a: Observation, view_b: Observation | None = 
     normalize, seed = check_bool(normalize, "normalize", o), check_int(seed, "seed", o, low=0)
     threads = check_int(threads, "threads", o, low=1)
     kw_a, kw_b = _options(encoder_kw, "encoder_kw", o), _options(encoder_kw_b, "encoder_kw_b", o)
-    source = ExactSource(check_cooccurrence(world.cooccurrence(window, include_self), o))
+    P = check_cooccurrence(world.cooccurrence(window, include_self), o)
     config = {"loss": loss, "dim": dim, "window": window, "include_self": include_self, "batch_size": batch_size,
               "steps": steps, "lr": lr, "tau": tau, "normalize": normalize, "seed": seed, "encoder_kw": kw_a,
               "encoder_kw_b": kw_b, "view_a": type(view_a).__name__, "view_b": type(view_b).__name__}
@@ -180,13 +184,13 @@ def train(world: MarkovWorld, view_a: Observation, view_b: Observation | None = 
         for m in (enc_a, enc_b):
             m.train()
         for step in range(steps):
-            pair = source.batch(np.random.default_rng([seed, step]), step, 0, 1, batch_size, 0)
-            fa = enc_a(inputs(view_a, pair["a"], seed, 2 * step * batch_size))
+            a, b = exact_pairs(P, batch_size, seed=_key(seed, step)).T
+            fa = enc_a(inputs(view_a, a, seed, 2 * step * batch_size))
             if loss == "next_event":
                 value = head(F.normalize(fa, dim=-1) if normalize else fa) / (tau if normalize else 1.0)
-                out = next_event(value, torch.from_numpy(labels[pair["b"]]))
+                out = next_event(value, torch.from_numpy(labels[b]))
             else:
-                fb = enc_b(inputs(view_b, pair["b"], seed, (2 * step + 1) * batch_size))
+                fb = enc_b(inputs(view_b, b, seed, (2 * step + 1) * batch_size))
                 if normalize:
                     fa, fb = F.normalize(fa, dim=-1), F.normalize(fb, dim=-1)
                 out = info_nce(fa @ fb.T / tau)
@@ -220,9 +224,17 @@ def embed(encoder: nn.Module, observation: Observation, states, seed: int = 0, s
     return (F.normalize(e, dim=-1) if normalize else e).double().numpy()
 
 
+def _probe(train_x, test_x, train_z, test_z, n: int, ridge: float) -> float:
+    """Held-out accuracy of a ridge-regression linear probe (with intercept) of the state from features."""
+    x = np.hstack([train_x, np.ones((len(train_x), 1))])
+    w = np.linalg.solve(x.T @ x + ridge * len(x) * np.eye(x.shape[1]), x.T @ np.eye(n)[train_z])
+    return float(np.mean((np.hstack([test_x, np.ones((len(test_x), 1))]) @ w).argmax(axis=1) == test_z))
+
+
 def evaluate(fit: PerceptualFit, world: MarkovWorld, observation: Observation, side: str = "a",
              per_state: int = 16, n_probe: int = 256, ridge: float = 1e-3, k: int = 3, seed: int = 1) -> dict:
-    """How well one side of a fit represents the world, on samples it never saw (keys seed, seed + 1):
+    """How well one side of a fit of `train` represents the world, on samples it never saw (keys seed, seed + 1,
+    seed + 2):
 
     probe: accuracy of a ridge-regression linear probe of the state (n_probe samples to fit, n_probe to test,
     states in turn; chance 1/N); state_embeddings: the mean embedding of `per_state` samples of each state (N, dim);
@@ -232,8 +244,9 @@ def evaluate(fit: PerceptualFit, world: MarkovWorld, observation: Observation, s
     from alignment import mutual_knn
 
     o = "evaluate"
-    if not isinstance(fit, PerceptualFit):
-        fail(param("fit", o), "be a learners.perceptual.PerceptualFit", type(fit).__name__, TypeError)
+    if not isinstance(fit, PerceptualFit) or isinstance(fit.encoder_a, TinyGPT):
+        fail(param("fit", o), "be the result of learners.perceptual.train (evaluate_gpt reads train_gpt's)",
+             type(fit).__name__, TypeError)
     check_observation(observation, world.n_states, o)
     side = check_choice(side, "side", o, ("a", "b"))
     n = world.n_states
@@ -245,10 +258,7 @@ def evaluate(fit: PerceptualFit, world: MarkovWorld, observation: Observation, s
     enc = fit.encoder_a if side == "a" else fit.encoder_b
     norm = cfg["normalize"]
     z = np.arange(n_probe) % n
-    train_x, test_x = (embed(enc, observation, z, seed + i, 0, norm) for i in (0, 1))
-    x = np.hstack([train_x, np.ones((n_probe, 1))])
-    w = np.linalg.solve(x.T @ x + ridge * n_probe * np.eye(x.shape[1]), x.T @ np.eye(n)[z])
-    probe = float(np.mean((np.hstack([test_x, np.ones((n_probe, 1))]) @ w).argmax(axis=1) == z))
+    probe = _probe(*(embed(enc, observation, z, seed + i, 0, norm) for i in (0, 1)), z, z, n, ridge)
     states = np.repeat(np.arange(n), per_state)
     e = embed(enc, observation, states, seed + 2, 0, norm).reshape(n, per_state, -1).mean(axis=1)
     kernel = e @ e.T / (cfg["tau"] if norm else 1.0)
@@ -258,3 +268,119 @@ def evaluate(fit: PerceptualFit, world: MarkovWorld, observation: Observation, s
     return {"probe": probe, "chance": 1 / n, "pearson": compare(kernel, pmi_kernel(P))["pearson_offdiag"],
             "mutual_knn": mutual_knn(e, optimum, k=k), "mutual_knn_chance": k / (n - 1), "state_embeddings": e,
             "kernel": kernel}
+
+
+class TinyGPT(nn.Module):
+    """A causal transformer over value tokens (B, T): token + position embeddings, `layers` pre-norm blocks under a
+    causal mask, a final LayerNorm (`hidden`, the representation) and a linear read-out over the values."""
+
+    def __init__(self, vocab_size: int, length: int, width: int = 32, layers: int = 1, heads: int = 2):
+        super().__init__()
+        o = "TinyGPT"
+        vocab, length = check_int(vocab_size, "vocab_size", o, low=2), check_int(length, "length", o, low=2)
+        width, layers = check_int(width, "width", o, low=1), check_int(layers, "layers", o, low=1)
+        heads = check_int(heads, "heads", o, low=1)
+        if width % heads:
+            fail(param("heads", o), f"divide width={width}", heads)
+        self.tok = nn.Embedding(vocab, width)
+        self.pos = nn.Parameter(torch.randn(length, width) * 0.1)
+        layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=0.0, batch_first=True,
+                                           norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm, self.out = nn.LayerNorm(width), nn.Linear(width, vocab)
+        self.register_buffer("causal", nn.Transformer.generate_square_subsequent_mask(length))
+
+    def hidden(self, x):
+        t = x.shape[1]
+        return self.norm(self.blocks(self.tok(x) + self.pos[:t], mask=self.causal[:t, :t], is_causal=True))
+
+    def forward(self, x):
+        return self.out(self.hidden(x))
+
+
+def _trajectories(world: MarkovWorld, observation: Observation, n: int, length: int, key) -> tuple:
+    """n trajectories (n, length) of states and their observed values, each from the world's own seeded sampler."""
+    seeds = [_key(*key, i) for i in range(n)]
+    z = np.stack([world.sample(length, seed=s) for s in seeds])
+    return z, np.stack([observation.observe(row, seed=s) for row, s in zip(z, seeds)])
+
+
+def train_gpt(world: MarkovWorld, observation: Observation, *, length: int = 16, steps: int = 100,
+              batch_size: int = 32, width: int = 32, layers: int = 1, heads: int = 2, lr: float = 3e-3,
+              seed: int = 0, threads: int = 1) -> PerceptualFit:
+    """Train a TinyGPT to predict each next value of `batch_size` fresh trajectories of `length` per step (step s
+    keyed (seed, s)), AdamW at lr with cosine decay. The result's encoder_a (= encoder_b) is the model, head None;
+    config['entropy_rate'] is the world's H(z_t+1 | z_t) in nats, the least loss any model reaches through a
+    bijective observation."""
+    o = "train_gpt"
+    if not isinstance(world, MarkovWorld):
+        fail(param("world", o), "be a worlds.MarkovWorld", type(world).__name__, TypeError)
+    check_observation(observation, world.n_states, o)
+    if isinstance(observation, Factored):
+        fail(param("observation", o), "be an index observation (one token per state)", type(observation).__name__,
+             TypeError)
+    length, steps = check_int(length, "length", o, low=2), check_int(steps, "steps", o, low=1)
+    batch_size, lr = check_int(batch_size, "batch_size", o, low=1), check_positive(lr, "lr", o)
+    seed, threads = check_int(seed, "seed", o, low=0), check_int(threads, "threads", o, low=1)
+    pi = world.stationary
+    joint = pi[:, None] * (world.transition.toarray() if world.is_sparse else world.transition)
+    config = {"length": length, "steps": steps, "batch_size": batch_size, "width": width, "layers": layers,
+              "heads": heads, "lr": lr, "seed": seed, "entropy_rate": entropy(joint) - entropy(pi)}
+    with torch_threads(threads), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = TinyGPT(observation.n_obs, length, width, layers, heads)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+        losses, t0 = [], time.perf_counter()
+        for step in range(steps):
+            x = torch.from_numpy(_trajectories(world, observation, batch_size, length, [seed, step])[1])
+            logits = model(x[:, :-1])
+            out = next_event(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            out.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(out.detach()))
+        seconds = time.perf_counter() - t0
+    return PerceptualFit(model, model, None, losses, seconds, config)
+
+
+@torch.no_grad()
+def evaluate_gpt(fit: PerceptualFit, world: MarkovWorld, observation: Observation, n: int = 64,
+                 seed: int = 1) -> dict:
+    """A TinyGPT on n fresh trajectories (keys seed, seed + 1; states known): loss (mean next-value cross-entropy,
+    nats) beside entropy_rate; probe: a ridge linear probe of the current state from the hidden states (fit on the
+    first key, tested on the second); pearson: Pearson over all entries of the learned logit table (the read-out
+    of each state's mean hidden state) with its population optimum log P(z_t+1 | z_t) (through the observation),
+    over the possible successors, both row-centred (the gauge: any c(a) per row); state_embeddings: those mean
+    hidden states (N, width)."""
+    o = "evaluate_gpt"
+    if not isinstance(fit, PerceptualFit) or not isinstance(fit.encoder_a, TinyGPT):
+        fail(param("fit", o), "be the result of learners.perceptual.train_gpt", type(fit).__name__, TypeError)
+    check_observation(observation, world.n_states, o)
+    n, seed = check_int(n, "n", o, low=1), check_int(seed, "seed", o, low=0)
+    model, length, size = fit.encoder_a, fit.config["length"], world.n_states
+    was = model.training
+    model.eval()
+    feats = []
+    try:
+        for key in (seed, seed + 1):
+            z, x = _trajectories(world, observation, n, length, [key])
+            h = model.hidden(torch.from_numpy(x[:, :-1]))
+            loss = float(next_event(model.out(h).flatten(0, 1), torch.from_numpy(x[:, 1:]).flatten()))
+            feats.append((z[:, :-1].ravel(), h.flatten(0, 1).double().numpy()))
+        (z1, h1), (z2, h2) = feats
+        probe = _probe(h1, h2, z1, z2, size, 1e-3)
+        e = np.stack([h1[z1 == s].mean(axis=0) if np.any(z1 == s) else np.zeros(h1.shape[1])
+                      for s in range(size)])
+        logits = model.out(torch.from_numpy(e).float()).double().numpy() @ observation.matrix.T  # over next states
+    finally:
+        model.train(was)
+    a = world.transition.toarray() if world.is_sparse else world.transition
+    seen = a > 0  # log P(b | a) is -inf elsewhere: rows are centred over their possible successors
+    target = np.log(np.where(seen, a, 1.0))
+    count = seen.sum(axis=1, keepdims=True)
+    t = target - (target * seen).sum(axis=1, keepdims=True) / count
+    g = logits - (logits * seen).sum(axis=1, keepdims=True) / count
+    return {"loss": loss, "entropy_rate": fit.config["entropy_rate"], "probe": probe, "chance": 1 / size,
+            "pearson": float(np.corrcoef(g[seen], t[seen])[0, 1]), "state_embeddings": e}

@@ -161,24 +161,26 @@ def test_training_is_a_function_of_the_seed_across_modalities():
     assert ne.head.out_features == 16 and np.isfinite(ne.losses).all()
 
 
-def _learn(view, steps, encoder_kw):
+def _learn(view, steps, lr, encoder_kw):
     from learners.perceptual import evaluate, train
 
     w = world16()
-    fit = train(w, view, steps=steps, batch_size=64, lr=1e-2, tau=0.1, encoder_kw=encoder_kw)
-    return evaluate(fit, w, view, n_probe=128)
+    fit = train(w, view, steps=steps, batch_size=64, lr=lr, tau=0.1, encoder_kw=encoder_kw)
+    return evaluate(fit, w, view, n_probe=256)
 
 
 def test_a_tiny_cnn_learns_the_states_from_noisy_images():
-    # measured (seed 0): probe 0.76 (chance 0.06), Pearson with K_PMI 0.67, mutual k-NN 0.56 (chance 0.2); ~3 s
-    r = _learn(ImageObservation((4, 4)), 60, {"arch": "convnet", "width": 16, "depth": 2})
-    assert r["probe"] >= 0.6 and r["pearson"] >= 0.4 and r["mutual_knn"] > 2 * r["mutual_knn_chance"]
+    # measured, seeds 0, 1, 2: probe 0.75, 0.69, 0.75 (chance 0.06; Bayes decodability 0.98); Pearson with K_PMI
+    # 0.67, 0.66, 0.63; mutual k-NN with the optimum 0.58, 0.58, 0.54 (chance 0.2); ~4 s
+    r = _learn(ImageObservation((4, 4)), 60, 3e-3, {"arch": "convnet", "width": 16, "depth": 2})
+    assert r["probe"] >= 0.55 and r["pearson"] >= 0.45 and r["mutual_knn"] >= 2 * r["mutual_knn_chance"]
 
 
 def test_a_tiny_text_model_learns_the_states_from_sentences():
-    # measured (seed 0): probe 0.98, Pearson with K_PMI 0.66, mutual k-NN 0.69; ~2 s
-    r = _learn(SentenceObservation((4, 4)), 60, {"width": 32, "layers": 1, "heads": 2})
-    assert r["probe"] >= 0.9 and r["pearson"] >= 0.4 and r["mutual_knn"] > 2 * r["mutual_knn_chance"]
+    # measured, seeds 0-3: probe 1.0, 0.99, 1.0, 1.0; Pearson with K_PMI 0.69, 0.77, 0.94, 0.87; mutual k-NN 0.79,
+    # 0.65, 0.83, 0.73; ~3 s
+    r = _learn(SentenceObservation((4, 4)), 100, 1e-2, {"width": 32, "layers": 1, "heads": 2})
+    assert r["probe"] >= 0.95 and r["pearson"] >= 0.55 and r["mutual_knn"] >= 2 * r["mutual_knn_chance"]
 
 
 def test_fit_refuses_a_perceptual_observation():
@@ -187,3 +189,19 @@ def test_fit_refuses_a_perceptual_observation():
     # its embedding table would read the state index behind the pixels: a learner that never saw an image
     with pytest.raises(TypeError, match="The 'observation' parameter of fit must be an index observation"):
         fit(world16(), ImageObservation((4, 4)), max_steps=1)
+
+
+def test_a_tiny_gpt_reaches_the_entropy_rate_of_the_world():
+    from learners.perceptual import evaluate, evaluate_gpt, train_gpt
+    from worlds import Permutation, entropy
+
+    # measured (seed 0): held-out loss 1.734 nats against an entropy rate of 1.673 (log 16 = 2.77 at the start);
+    # state probe from the hidden states 1.0; Pearson of the logit table with log P(next | current) 0.93; ~1 s
+    w, obs = world16(), Permutation(16, seed=1)
+    fit = train_gpt(w, obs, steps=60, batch_size=32, length=16, width=32, lr=1e-2)
+    rate = entropy(w.stationary[:, None] * w.transition) - entropy(w.stationary)
+    assert fit.config["entropy_rate"] == pytest.approx(rate) and fit.losses[0] > rate + 0.8
+    r = evaluate_gpt(fit, w, obs)
+    assert rate - 0.05 < r["loss"] < rate + 0.15 and r["probe"] >= 0.95 and r["pearson"] >= 0.8
+    with pytest.raises(TypeError, match="The 'fit' parameter of evaluate must be the result of"):
+        evaluate(fit, w, obs)
