@@ -15,6 +15,7 @@ trajectories seen through an index observation, whose hidden states are represen
 """
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,13 +27,13 @@ from torch import nn
 
 from platonic_core.checks import check_bool, check_choice, check_int, check_positive, check_real, fail, param
 from worlds import MarkovWorld, entropy, exact_pairs, pmi_kernel
-from worlds.observations import Observation, check_observation
+from worlds.observations import Observation
 from worlds.render import Factored, ImageObservation
 from worlds.sentences import SentenceObservation
 
 from ._blas import torch_threads
 from ._checks import check_cooccurrence
-from .encoders import TextEncoder, make_encoder
+from .encoders import TextEncoder, check_encoder_kw, make_encoder
 from .losses import info_nce, next_event
 from .population import population_optimum
 from .report import compare
@@ -112,6 +113,32 @@ def encoder_for(observation: Observation, dim: int, **kw) -> nn.Module:
     return make_encoder(observation, dim, **kw)
 
 
+def _check_encoder_kw(observation: Observation, kw, name: str, owner: str) -> dict:
+    """kw as options of encoder_for's encoder for `observation` (unknown keys named; values checked when built)."""
+    if kw is None:
+        return {}
+    if not isinstance(kw, dict) or not all(isinstance(k, str) for k in kw):
+        fail(param(name, owner), "be a dict of keyword options (or None)", repr(kw), TypeError)
+    if not isinstance(observation, Factored):
+        return check_encoder_kw(observation, "auto", kw, owner)
+    fn, given = ((image_encoder, ("dim", "size")) if isinstance(observation, ImageObservation)
+                 else (SentenceEncoder.__init__, ("self", "vocab_size", "length", "dim")))
+    allowed = [p for p in inspect.signature(fn).parameters if p not in given]
+    unknown = sorted(set(kw) - set(allowed))
+    if unknown:
+        fail(param(name, owner), f"hold only options of the {type(observation).__name__} encoder "
+             f"({', '.join(allowed)})", f"unknown keys {unknown}", TypeError)
+    return dict(kw)
+
+
+def _check_view(view, world: MarkovWorld, name: str, owner: str) -> None:
+    if not isinstance(view, Observation):
+        fail(param(name, owner), "be a worlds Observation", type(view).__name__, TypeError)
+    if view.n_states != world.n_states:
+        fail(param(name, owner), f"observe the world's {world.n_states} states",
+             f"an observation of {view.n_states} states")
+
+
 def inputs(observation: Observation, states: np.ndarray, seed: int, start: int) -> torch.Tensor:
     """The encoder inputs of `states` (B,): fresh renders or sentences (sample indices start..start + B - 1), or
     the observed value indices of an index observation (a noisy channel keyed by (seed, start))."""
@@ -127,9 +154,12 @@ def _key(*parts: int) -> int:
 
 @dataclass
 class PerceptualFit:
-    """encoder_a, encoder_b (the same module within one modality); head: next_event's output table and bias over
-    side b's values (None for infonce); losses: one per step; seconds: training wall time; config: the options."""
+    """view_a, view_b: the observations trained on; encoder_a, encoder_b (the same module within one modality);
+    head: next_event's output table and bias over side b's values (None for infonce); losses: one per step;
+    seconds: training wall time; config: the options."""
 
+    view_a: Observation
+    view_b: Observation
     encoder_a: nn.Module
     encoder_b: nn.Module
     head: nn.Module | None
@@ -154,7 +184,7 @@ def train(world: MarkovWorld, view_a: Observation, view_b: Observation | None = 
     same = view_b is None or view_b is view_a
     view_b = view_a if view_b is None else view_b
     for name, view in (("view_a", view_a), ("view_b", view_b)):
-        check_observation(view, world.n_states, f"{o} ({name})")
+        _check_view(view, world, name, o)
     loss = check_choice(loss, "loss", o, LOSSES)
     if loss == "next_event" and not view_b.deterministic:
         fail(param("view_b", o), "be a deterministic observation with loss='next_event'", type(view_b).__name__)
@@ -166,7 +196,8 @@ def train(world: MarkovWorld, view_a: Observation, view_b: Observation | None = 
     lr, tau = check_positive(lr, "lr", o), check_positive(tau, "tau", o)
     normalize, seed = check_bool(normalize, "normalize", o), check_int(seed, "seed", o, low=0)
     threads = check_int(threads, "threads", o, low=1)
-    kw_a, kw_b = _options(encoder_kw, "encoder_kw", o), _options(encoder_kw_b, "encoder_kw_b", o)
+    kw_a = _check_encoder_kw(view_a, encoder_kw, "encoder_kw", o)
+    kw_b = _check_encoder_kw(view_b, encoder_kw_b, "encoder_kw_b", o)
     P = check_cooccurrence(world.cooccurrence(window, include_self), o)
     config = {"loss": loss, "dim": dim, "window": window, "include_self": include_self, "batch_size": batch_size,
               "steps": steps, "lr": lr, "tau": tau, "normalize": normalize, "seed": seed, "encoder_kw": kw_a,
@@ -200,15 +231,7 @@ def train(world: MarkovWorld, view_a: Observation, view_b: Observation | None = 
             sched.step()
             losses.append(float(out.detach()))
         seconds = time.perf_counter() - t0
-    return PerceptualFit(enc_a, enc_b, head, losses, seconds, config)
-
-
-def _options(kw, name: str, owner: str) -> dict:
-    if kw is None:
-        return {}
-    if not isinstance(kw, dict) or not all(isinstance(k, str) for k in kw):
-        fail(param(name, owner), "be a dict of keyword options (or None)", repr(kw), TypeError)
-    return dict(kw)
+    return PerceptualFit(view_a, view_b, enc_a, enc_b, head, losses, seconds, config)
 
 
 @torch.no_grad()
@@ -224,6 +247,18 @@ def embed(encoder: nn.Module, observation: Observation, states, seed: int = 0, s
     return (F.normalize(e, dim=-1) if normalize else e).double().numpy()
 
 
+def _same_kind(view: Observation, observation, world: MarkovWorld, owner: str) -> Observation:
+    """The observation to evaluate on: the fit's view, or one its encoder reads (same class and values)."""
+    if observation is None:
+        observation = view
+    _check_view(observation, world, "observation", owner)
+    shape = lambda x: (type(x), x.n_obs, getattr(x, "size", None), getattr(x, "vocab", None))  # what an encoder reads
+    if shape(observation) != shape(view):
+        fail(param("observation", owner), f"be of the kind trained on ({view!r}: same class, values, image size, "
+             f"vocabulary)", repr(observation))
+    return observation
+
+
 def _probe(train_x, test_x, train_z, test_z, n: int, ridge: float) -> float:
     """Held-out accuracy of a ridge-regression linear probe (with intercept) of the state from features."""
     x = np.hstack([train_x, np.ones((len(train_x), 1))])
@@ -231,10 +266,10 @@ def _probe(train_x, test_x, train_z, test_z, n: int, ridge: float) -> float:
     return float(np.mean((np.hstack([test_x, np.ones((len(test_x), 1))]) @ w).argmax(axis=1) == test_z))
 
 
-def evaluate(fit: PerceptualFit, world: MarkovWorld, observation: Observation, side: str = "a",
+def evaluate(fit: PerceptualFit, world: MarkovWorld, observation: Observation | None = None, side: str = "a",
              per_state: int = 16, n_probe: int = 256, ridge: float = 1e-3, k: int = 3, seed: int = 1) -> dict:
     """How well one side of a fit of `train` represents the world, on samples it never saw (keys seed, seed + 1,
-    seed + 2):
+    seed + 2). observation: None for the side's own view, or another of its kind (say, at another noise level).
 
     probe: accuracy of a ridge-regression linear probe of the state (n_probe samples to fit, n_probe to test,
     states in turn; chance 1/N); state_embeddings: the mean embedding of `per_state` samples of each state (N, dim);
@@ -247,8 +282,8 @@ def evaluate(fit: PerceptualFit, world: MarkovWorld, observation: Observation, s
     if not isinstance(fit, PerceptualFit) or isinstance(fit.encoder_a, TinyGPT):
         fail(param("fit", o), "be the result of learners.perceptual.train (evaluate_gpt reads train_gpt's)",
              type(fit).__name__, TypeError)
-    check_observation(observation, world.n_states, o)
     side = check_choice(side, "side", o, ("a", "b"))
+    observation = _same_kind(getattr(fit, f"view_{side}"), observation, world, o)
     n = world.n_states
     per_state, n_probe = check_int(per_state, "per_state", o, low=1), check_int(n_probe, "n_probe", o, low=n)
     ridge = check_real(ridge, "ridge", o, low=0, low_open=True)
@@ -315,7 +350,7 @@ def train_gpt(world: MarkovWorld, observation: Observation, *, length: int = 16,
     o = "train_gpt"
     if not isinstance(world, MarkovWorld):
         fail(param("world", o), "be a worlds.MarkovWorld", type(world).__name__, TypeError)
-    check_observation(observation, world.n_states, o)
+    _check_view(observation, world, "observation", o)
     if isinstance(observation, Factored):
         fail(param("observation", o), "be an index observation (one token per state)", type(observation).__name__,
              TypeError)
@@ -342,11 +377,11 @@ def train_gpt(world: MarkovWorld, observation: Observation, *, length: int = 16,
             sched.step()
             losses.append(float(out.detach()))
         seconds = time.perf_counter() - t0
-    return PerceptualFit(model, model, None, losses, seconds, config)
+    return PerceptualFit(observation, observation, model, model, None, losses, seconds, config)
 
 
 @torch.no_grad()
-def evaluate_gpt(fit: PerceptualFit, world: MarkovWorld, observation: Observation, n: int = 64,
+def evaluate_gpt(fit: PerceptualFit, world: MarkovWorld, observation: Observation | None = None, n: int = 64,
                  seed: int = 1) -> dict:
     """A TinyGPT on n fresh trajectories (keys seed, seed + 1; states known): loss (mean next-value cross-entropy,
     nats) beside entropy_rate; probe: a ridge linear probe of the current state from the hidden states (fit on the
@@ -357,7 +392,7 @@ def evaluate_gpt(fit: PerceptualFit, world: MarkovWorld, observation: Observatio
     o = "evaluate_gpt"
     if not isinstance(fit, PerceptualFit) or not isinstance(fit.encoder_a, TinyGPT):
         fail(param("fit", o), "be the result of learners.perceptual.train_gpt", type(fit).__name__, TypeError)
-    check_observation(observation, world.n_states, o)
+    observation = _same_kind(fit.view_a, observation, world, o)
     n, seed = check_int(n, "n", o, low=1), check_int(seed, "seed", o, low=0)
     model, length, size = fit.encoder_a, fit.config["length"], world.n_states
     was = model.training

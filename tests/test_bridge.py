@@ -205,3 +205,16 @@ def test_a_tiny_gpt_reaches_the_entropy_rate_of_the_world():
     assert rate - 0.05 < r["loss"] < rate + 0.15 and r["probe"] >= 0.95 and r["pearson"] >= 0.8
     with pytest.raises(TypeError, match="The 'fit' parameter of evaluate must be the result of"):
         evaluate(fit, w, obs)
+
+
+def test_evaluate_reads_only_what_the_encoder_was_trained_on():
+    from learners.perceptual import evaluate, train
+
+    w = world16()
+    fit = train(w, SentenceObservation((4, 4)), steps=1, batch_size=8, dim=4, encoder_kw={"width": 8, "heads": 2})
+    with pytest.raises(ValueError, match="The 'observation' parameter of evaluate must be of the kind trained on"):
+        evaluate(fit, w, SentenceObservation((4, 1, 1, 4)))  # 16 states too, more words (position)
+    evaluate(fit, w, SentenceObservation((2, 8)), n_probe=16, per_state=1)  # the same words: it reads them
+    with pytest.raises(TypeError, match=r"The 'encoder_kw' parameter of train must hold only options of the "
+                                        r"ImageObservation encoder \(arch, width, depth, heads\)"):
+        train(w, ImageObservation((4, 4)), encoder_kw={"layers": 2})
