@@ -32,7 +32,9 @@ BACKGROUND = 0.1
 
 class Factored(Observation):
     """A perceptual observation of a product of factors (FACTORS, first len(factor_sizes) of them): the identity
-    over states, or DropFactor's merge with `drop`. Subclasses draw samples with `sample(states, seed, start)`."""
+    over states, or DropFactor's merge with `drop`. `.factors` (N, n_factors): the factor values each state is
+    drawn with (the dropped factor at 0). Subclasses draw samples with `sample(states, seed, start)`; the caller
+    holds the exact state behind every sample."""
 
     def __init__(self, factor_sizes, drop: int | None, maxima: tuple[int, ...], owner: str):
         sizes = check_sizes(factor_sizes, "factor_sizes", owner, low=1)
