@@ -53,6 +53,7 @@ from platonic_core.checks import (
 from platonic_core.runio import atomic_write_bytes, digest, jsonable, write_json
 from worlds import MarkovWorld, pmi_kernel
 from worlds.observations import Observation, check_observation
+from worlds.render import Factored
 
 from . import objectives as _obj
 from ._blas import torch_threads
@@ -561,6 +562,9 @@ def _check_inputs(world, observation) -> None:
     if not isinstance(world, MarkovWorld):
         raise TypeError(f"The 'world' parameter of {OWNER} must be a worlds.MarkovWorld. Got {type(world).__name__}.")
     check_observation(observation, world.n_states, OWNER)
+    if isinstance(observation, Factored):  # its encoders would read the state index, not the pixels or words
+        fail(param("observation", OWNER), "be an index observation (fit's encoders read observed value indices); "
+             "train on images and sentences with learners.perceptual.train", type(observation).__name__, TypeError)
 
 
 def _saved_config(world: MarkovWorld, observation: Observation, cfg: FitConfig) -> tuple[dict, str]:

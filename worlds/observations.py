@@ -250,3 +250,6 @@ def check_observation(obs: Observation, n_states: int, owner: str) -> None:
     if obs.n_states != n_states:
         raise ValueError(f"The 'observation' parameter of {owner} must observe the world's {n_states} states. "
                          f"Got an observation of {obs.n_states} states.")
+
+
+from . import render, sentences  # noqa: E402, F401  (register the perceptual observations 'image' and 'sentence')
