@@ -168,6 +168,12 @@ def _text(res: dict) -> str:
     return "\n".join(lines)
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: how far the raw score falls from the smallest to the largest N (mean over pairs)."""
+    falls = [r["by_size"][0]["score"] - r["by_size"][-1]["score"] for r in results["results"].values()]
+    return f"raw score fall from N={results['sizes'][0]} to N={results['sizes'][-1]}", float(np.mean(falls))
+
+
 def _plot(res: dict):
     plt = runio.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.3))

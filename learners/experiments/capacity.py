@@ -85,6 +85,12 @@ def run(cfg: dict, out: Path):
     return {"world": summarise(world, W), "steps": steps, "by_dim": rows, "plots": ["capacity.png"]}, summary
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: how alike independently seeded learners are at the largest dim."""
+    row = max(results["by_dim"], key=lambda r: r["dim"])
+    return f"Pearson between seeds at dim {row['dim']}", row["seeds_pearson"]
+
+
 def _plot(rows, path):
     plt = pyplot()
     dims = [r["dim"] for r in rows]

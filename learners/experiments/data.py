@@ -102,6 +102,12 @@ def run(cfg: dict, out: Path):
     return results, text
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: learner / plug-in error (on the plug-in's entries) at the largest budget and dim."""
+    row = max(results["by_budget"], key=lambda r: (r["budget"], r["dim"]))
+    return f"learner / plug-in error at M={row['budget']}, dim {row['dim']}", row["ratio_seen"]
+
+
 def _plot(rows, dims, path):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 4.2))

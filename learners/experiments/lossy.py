@@ -126,6 +126,12 @@ def run(cfg: dict, out: Path):
     return results, text
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: the largest gap between a lossy learner's measured cosine and the exact one."""
+    return "max |measured - exact cosine|", max(abs(r["measured_cosine"] - r["exact_cosine"])
+                                                 for r in results["observations"])
+
+
 def _plot(rows, path):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 4.4))

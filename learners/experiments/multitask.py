@@ -147,6 +147,13 @@ def _finding(rows) -> str:
     return "; ".join(parts) + "." if parts else ""
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: whitened CKA between seeds with every task (the first ridge)."""
+    ridge = results["by_tasks"][0]["ridge"]
+    row = max((r for r in results["by_tasks"] if r["ridge"] == ridge), key=lambda r: r["tasks"])
+    return f"whitened CKA between seeds, {row['tasks']} tasks", row["seeds_whitened_cka"]
+
+
 def _plot(rows, cfg, path):
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
