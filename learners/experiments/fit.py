@@ -43,13 +43,11 @@ TYPES = {"n_pairs": int, "length": int}
 
 
 def _options(cfg: dict) -> dict:
-    """fit's keyword arguments from the settings."""
-    from platonic_core.progress import enabled
-
+    """fit's keyword arguments from the settings (fit shows Lightning's bar on a terminal)."""
     keys = ("loss", "dim", "window", "data", "n_pairs", "length", "batch_size", "negatives", "learn_bias", "lr",
             "max_steps", "seed", "accelerator", "devices", "strategy", "num_nodes", "precision", "tensorboard",
             "threads")
-    return {**{k: cfg[k] for k in keys}, "progress_bar": enabled()}  # Lightning's bar on a terminal
+    return {k: cfg[k] for k in keys}
 
 
 def check(cfg: dict):
