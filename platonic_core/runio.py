@@ -152,6 +152,13 @@ def pyplot():
     return plt
 
 
+def legend_outside(ax, **kw):
+    """The legend of `ax` to the right of its axes, where it covers no data and no annotation; the figure's
+    constrained layout makes room for it beside the next axes."""
+    ax.figure.set_layout_engine("constrained")
+    return ax.legend(**{"fontsize": 7, "loc": "upper left", "bbox_to_anchor": (1.02, 1), "borderaxespad": 0, **kw})
+
+
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Atomically save a matplotlib figure as PNG (tight bounding box) and close it."""
     buf = io.BytesIO()

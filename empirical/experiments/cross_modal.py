@@ -213,8 +213,7 @@ def _scatter(res, metric):
     ax.set_xlabel("language model, by competence (1 - bits-per-byte on enwiki)")
     ax.set_ylabel(f"{metric}, {shown.replace('_', ' ')} (best layer pair)")
     ax.set_title("Alignment vs language competence (bars: bootstrap interval)", fontsize=10)
-    ax.legend(fontsize=7, title="vision model", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.tight_layout()
+    runio.legend_outside(ax, title="vision model", title_fontsize=7)
     return fig
 
 

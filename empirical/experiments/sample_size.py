@@ -200,7 +200,6 @@ def _plot(res: dict):
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("N (samples)")
-        ax.legend(fontsize=6)
+        runio.legend_outside(ax, fontsize=6)
     fig.suptitle(f"Sample-size effect on {res['dataset']} (mean ± sd over {res['draws']} draws)", fontsize=10)
-    fig.tight_layout()
     return fig

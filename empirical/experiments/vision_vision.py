@@ -191,7 +191,7 @@ def _plot(res: dict):
                                           f"({b['n_pairs']} pairs)" for b in bins], fontsize=7)
     if res["chance"] is not None and res["bins_of"] == "alignment":
         axes[1].axhline(res["chance"], color="grey", ls=":", label="mutual_knn chance k/(N-1)")
-        axes[1].legend(fontsize=7)
+        runio.legend_outside(axes[1])
     axes[1].set_ylabel("mean alignment within bin")
     axes[1].set_title("Intra-bin alignment (models binned by competence)", fontsize=9)
     iu = np.triu_indices(len(names), 1)

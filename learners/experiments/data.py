@@ -14,7 +14,7 @@ import numpy as np
 
 from platonic_core import checks
 from platonic_core.progress import progress
-from platonic_core.runio import pyplot, save_figure
+from platonic_core.runio import legend_outside, pyplot, save_figure
 from worlds import Permutation, plugin_pmi
 from worlds.summary import summarise
 
@@ -128,5 +128,5 @@ def _plot(rows, dims, path):
     ax.set_ylim(0.5 * min(shown), 1.5 * max(shown))  # a full-rank floor near 0 is named in the legend
     ax.set_xlabel("pair budget")
     ax.set_ylabel("relative error after affine fit")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     save_figure(fig, path)

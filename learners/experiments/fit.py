@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from platonic_core import checks
-from platonic_core.runio import pyplot, save_figure
+from platonic_core.runio import legend_outside, pyplot, save_figure
 from worlds import OBSERVATIONS
 from worlds.observations import BIJECTIVE
 
@@ -112,5 +112,5 @@ def _plot(history: dict, plugin, path: Path) -> None:
         ax.set_title(label)
     if plugin is not None and math.isfinite(plugin):  # a pool that missed some value has no plug-in
         pearson.axhline(plugin, color="tab:orange", ls="--", label=f"plug-in PMI, same pairs: {plugin:.3f}")
-    pearson.legend(fontsize=8, loc="best")
+    legend_outside(pearson)
     save_figure(fig, path)
