@@ -106,7 +106,10 @@ def _plot(history: dict, plugin, path: Path) -> None:
     plt = pyplot()
     fig, (loss, pearson) = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, key, label in ((loss, "loss", "training loss"), (pearson, "pearson", "Pearson(learned, K_PMI)")):
-        ax.plot(history[key]["step"], history[key]["value"], "-o", ms=3, color="tab:blue", label="learner")
+        if key in history:
+            ax.plot(history[key]["step"], history[key]["value"], "-o", ms=3, color="tab:blue", label="learner")
+        else:  # a run shorter than fit's log_every logs no loss
+            ax.text(0.5, 0.5, "no point logged", transform=ax.transAxes, ha="center", color="gray")
         ax.set_xlabel("step")
         ax.set_ylabel(label)
         ax.set_title(label)
