@@ -29,9 +29,11 @@ h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;border-bottom:1px solid #
 display:inline-block;margin:.4em 0}code{overflow-wrap:anywhere}
 pre.summary{background:#f7f7f7;border:1px solid #ddd;padding:.6em;font-size:12.5px;line-height:1.3;overflow:auto;
 max-height:75vh;margin:.4em 0}
-.box{overflow:auto;max-height:80vh;max-width:100%;margin:.3em 0}
+.box{overflow:auto;max-height:80vh;max-width:100%;margin:.3em 0}td .box{max-width:1000px;max-height:60vh}
+td td .box{max-width:30em}td:has(>.box){max-width:none}
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:2px 6px;vertical-align:top;text-align:left;
-max-width:36em;overflow-wrap:anywhere}th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
+max-width:36em;overflow-wrap:break-word}th{background:#f5f5f5;white-space:nowrap}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .seq{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all;max-width:900px;max-height:10em;
 overflow:auto}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}details{margin:.5em 0}summary{cursor:pointer;font-weight:600}
@@ -91,13 +93,15 @@ def _render(v, names=()) -> str:
         return html.escape(fmt(v))
     if isinstance(v, dict):
         records = list(v.values())
-        if len(records) > 1 and all(isinstance(x, dict) and x and all(map(_short, x.values())) for x in records) \
-                and len({tuple(x) for x in records}) == 1:
-            head = "<th></th>" + "".join(f"<th>{html.escape(str(k))}</th>" for k in records[0])
-            body = "".join(f"<tr><th>{html.escape(str(k))}</th>" + "".join(_cell(y) for y in x.values()) + "</tr>"
-                           for k, x in v.items())
+        if records and all(isinstance(x, dict) and x for x in records) and len({tuple(x) for x in records}) == 1:
+            # a column per record, a row per field, the short fields first: a record's key numbers are seen at once
+            fields = sorted(records[0], key=lambda f: not all(_short(x[f]) for x in records))
+            head = "<th></th>" + "".join(f"<th>{html.escape(str(k))}</th>" for k in v)
+            body = "".join(f"<tr><th>{html.escape(str(f))}</th>" + "".join(
+                f"<td>{_inline(x[f])}</td>" if _short(x[f]) else f"<td>{_render(x[f], names)}</td>" for x in records)
+                + "</tr>" for f in fields)
             return _box(f"<tr>{head}</tr>{body}")
-        rows = "".join(f"<tr><th>{html.escape(str(k))}</th>{_cell(x, names)}</tr>" for k, x in v.items())
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_render(x, names)}</td></tr>" for k, x in v.items())
         return _box(rows) if rows else "{}"
     if not v:
         return "[]"
@@ -107,11 +111,12 @@ def _render(v, names=()) -> str:
         head = "".join(f"<th>{html.escape(str(k))}</th>" for k in v[0])
         body = "".join("<tr>" + "".join(_cell(x, names) for x in row.values()) + "</tr>" for row in v)
         return _box(f"<tr>{head}</tr>{body}")
-    if all(isinstance(x, list) and x and all(map(_short, x)) for x in v) and len(set(map(len, v))) == 1:
+    if all(isinstance(x, list) and x and all(_short(y) or isinstance(y, dict) for y in x) for x in v) \
+            and len(set(map(len, v))) == 1:  # a matrix (of numbers, layer pairs or records)
         rows, cols = _labels(names, len(v), True), _labels(names, len(v[0]), False)
         head = "<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"
         return _box(head + "".join(f"<tr><th>{html.escape(r)}</th>" + "".join(
-            f'<td{_num(y)}>{_inline(y)}</td>' for y in row) + "</tr>"
+            f"<td{_num(y)}>{_inline(y)}</td>" if _short(y) else _cell(y) for y in row) + "</tr>"
             for r, row in zip(rows, v)))
     return "<ol start=0>" + "".join(f"<li>{_render(x, names)}</li>" for x in v) + "</ol>"
 

@@ -3,8 +3,9 @@
 For every vision x language model pair: per-layer features of the images and of their captions, the layerwise
 maximum of each alignment metric over layer pairs, its permutation null (the same maximum with the captions
 shuffled against the images) with the calibrated score, p-value and threshold of Groger et al., and a bootstrap
-interval. For each causal LM: bits-per-byte on a real English corpus (gensim's enwiki test articles) and on the
-captions. Writes results.json, heatmap.png (calibrated scores) and scatter.png (calibrated score vs 1 - bpb).
+interval. For each causal LM: bits-per-byte on a real English corpus (gensim's enwiki test articles, cut to
+`bpb_bytes`) and on the captions. Writes results.json, heatmap.png (calibrated scores) and scatter.png (the
+calibrated score with every language model, ordered and labelled by 1 - bpb).
 """
 from __future__ import annotations
 
@@ -93,13 +94,16 @@ def run(cfg: dict, out: Path):
     budget = bpb_bytes(cfg, len(ds))
     texts = bpb.clip_bytes(corpus.enwiki(max_articles=cfg["corpus_articles"], max_chars=cfg["corpus_chars"]), budget)
     run_kw = {k: cfg[k] for k in ("device", "dtype", "cache_dir", "device_map", "quantization")}
+    causal = [name for name in language if models.is_causal(name)]
+    if causal:
+        announce(f"  bits-per-byte of {', '.join(causal)} on {sum(len(t.encode()) for t in texts)} bytes of enwiki "
+                 f"(bpb_bytes) and the {len(ds)} captions")
     bits, bits_captions = {}, {}
-    for name in language:
-        if models.is_causal(name):
-            bits[name] = bpb.cached(name, texts, max_length=cfg["bpb_max_length"], force=cfg["fresh"],
-                                    **run_kw)["bits_per_byte"]
-            bits_captions[name] = bpb.cached(name, list(ds.captions), max_length=cfg["bpb_max_length"],
-                                             force=cfg["fresh"], **run_kw)["bits_per_byte"]
+    for name in causal:
+        bits[name] = bpb.cached(name, texts, max_length=cfg["bpb_max_length"], force=cfg["fresh"],
+                                **run_kw)["bits_per_byte"]
+        bits_captions[name] = bpb.cached(name, list(ds.captions), max_length=cfg["bpb_max_length"],
+                                         force=cfg["fresh"], **run_kw)["bits_per_byte"]
 
     pairs = {}
     for metric in cfg["metrics"]:
