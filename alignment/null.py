@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from platonic_core.checks import check_choice, check_int, check_real, fail, param
+from platonic_core import progress as _progress
+from platonic_core.checks import check_bool, check_choice, check_int, check_real, fail, param
 
 from . import _knn
 from . import sweep as _sw
@@ -89,21 +90,24 @@ def permutation(n: int, seed: int, device: Device = "cpu") -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(device)
 
 
-def _perms(n, seed, n_perm, device):
+def _perms(n, seed, n_perm, device, bar):
     """A function of a batch size c returning a fresh iterator over the permutations seed .. seed + n_perm - 1 and
-    their inverses: (perm, inv) one at a time (c = 1, length N each) or in batches (c > 1, at most c x N)."""
+    their inverses: (perm, inv) one at a time (c = 1, length N each) or in batches (c > 1, at most c x N); `bar`
+    counts the permutations used."""
     def gen(chunk=1):
         for c in range(0, n_perm, chunk):
             perm = torch.stack([permutation(n, seed + i) for i in range(c, min(c + chunk, n_perm))]).to(device)
             inv = torch.empty_like(perm).scatter_(1, perm, torch.arange(n, device=device).expand_as(perm))
             yield (perm[0], inv[0]) if chunk == 1 else (perm, inv)
+            bar.update(len(perm))
     return gen
 
 
-def null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp="layer"):
+def null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp="layer", progress=False):
     """Validate a calibration call and run it once: (spec, observed La x Lb scores, n_perm x La x Lb null scores,
     single). One pair is a 1 x 1 sweep of the metric as given (like `measure`); stacks use the `layerwise`
-    pipeline. Permutation p is permutation(N, seed + p), applied to every layer of feats_b."""
+    pipeline. Permutation p is permutation(N, seed + p), applied to every layer of feats_b. `progress`: a bar of
+    the permutations on a terminal, after 2 s."""
     dtype = check_dtype(dtype, fn)
     pair = _sw.one_pair(feats_a, feats_b, metric, kw, dtype, fn)
     if pair is not None:
@@ -113,7 +117,10 @@ def null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp="
         s, p, la, lb = _sw.setup(feats_a, feats_b, metric, kw, dtype, q, fn, clamp=clamp)
         sa, who, unit = _sw.states(s, p, la, "feats_a", fn), None, True
     n, dev = lb[0].shape[0], lb[0].device
-    scores, null = _sw.sweep(s, p, sa, lb, fn, _perms(n, seed, n_perm, dev), who, unit)
+    with _progress.quiet(not progress):
+        bar = _progress.progress(total=n_perm * len(lb), desc=f"{fn}: permutations", unit="perm", delay=2)
+    with bar:
+        scores, null = _sw.sweep(s, p, sa, lb, fn, _perms(n, seed, n_perm, dev, bar), who, unit)
     return s, scores, null, pair is not None
 
 
@@ -133,7 +140,7 @@ def rank(alpha, n_perm):
 @_knn.warns_ties()
 def calibrate(feats_a: Layers, feats_b: Layers, metric: str = "mutual_knn", *, n_perm: int = 100, seed: int = 0,
               alpha: float = 0.05, aggregate: Aggregate = "max", q: float = 0.95, clamp: Clamp = "layer",
-              dtype: DType = torch.float32, **kw: Any) -> Calibration:
+              dtype: DType = torch.float32, progress: bool = True, **kw: Any) -> Calibration:
     """Permutation null and calibrated score of an alignment score (Gröger et al. 2026, Alg. 1 and 2).
 
     Two N x D matrices: the metric on them as given (like `measure`); null = the metric with the rows of feats_b
@@ -143,14 +150,16 @@ def calibrate(feats_a: Layers, feats_b: Layers, metric: str = "mutual_knn", *, n
     is `permutation(N, seed + p)`. Each permutation relabels the per-layer states of feats_b (no recomputation):
     the same numbers as scoring feats_b[perm] afresh, to float rounding (bitwise for the k-NN metrics).
     alpha in (0, 1): the level of the threshold. kw: the metric's parameters. q, clamp: the pipeline's (stacks; see
-    `layerwise`). Returns a `Calibration`, whose docstring defines every field. n_perm >= 1; calibrated_score can be
-    nonzero only for n_perm >= 1/alpha - 1.
+    `layerwise`). progress: a bar of the permutations on a terminal when they take over 2 s (False: none). Returns a
+    `Calibration`, whose docstring defines every field. n_perm >= 1; calibrated_score can be nonzero only for
+    n_perm >= 1/alpha - 1.
     """
     fn = "calibrate"
     n_perm, seed, q, clamp = _common(fn, n_perm, seed, q, clamp)
+    progress = check_bool(progress, "progress", fn)
     alpha = check_real(alpha, "alpha", fn, 0, 1, low_open=True, high_open=True)
     aggregate = check_choice(aggregate, "aggregate", fn, AGGREGATES)
-    s, scores, sweeps, single = null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp)
+    s, scores, sweeps, single = null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp, progress)
     agg = np.max if aggregate == "max" else np.mean
     score = float(agg(scores))
     null = np.asarray(agg(sweeps, axis=(1, 2)), dtype=np.float64)

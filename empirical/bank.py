@@ -36,7 +36,7 @@ import torch
 from empirical import models
 from platonic_core import runio
 from platonic_core.checks import check_bool, check_int, check_out_dir, check_real, fail, param
-from platonic_core.progress import progress
+from platonic_core.progress import progress, quiet
 
 BANK_FILE = "bank.json"
 _CHECKED = set()  # (path, size, mtime) of files found finite in this process: a second read skips the scan
@@ -419,7 +419,7 @@ def prepare(features_or_model, references, metric="mutual_knn", k=10, *, dataset
 
 def score(features_or_model, references, metric="mutual_knn", k=10, *, dataset=None, n_perm=100, seed=0, q=0.95,
           ids=None, cca_dim=10, pooling="auto", dtype="auto", device="auto", batch_size=16, max_length=256,
-          cache_dir=None, force=False, device_map=None, quantization=None, layers=None, progress=False,
+          cache_dir=None, force=False, device_map=None, quantization=None, layers=None, progress=True,
           records=None):
     """Score a model's features against references: {reference name: ScoreResult}.
 
@@ -432,6 +432,7 @@ def score(features_or_model, references, metric="mutual_knn", k=10, *, dataset=N
     metric, k, cca_dim: the alignment metric and its parameters; q: the clamp quantile of the layer pipeline.
     n_perm: permutations of the null (0: none; else >= 2), permutation p drawn with seed + p (alignment.permutation).
     ids: the sample ids of given features (checked against the references' ids when both are known).
+    progress: bars of the features, the references and the permutations on a terminal (False: none).
     records: a dict that receives, for every model computed here, what results.json records of its features.
 
     Before any model is loaded (`prepare`): every reference file is read and checked (readable, finite, the same N
@@ -468,7 +469,9 @@ def run_plan(plan, records=None):
 
     ours = feats_of(plan.model) if plan.model is not None else plan.ours
     out = {}
-    for r in progress(plan.refs, desc="references", unit="reference"):
+    with quiet(not plan.extraction["progress"]):
+        refs = progress(plan.refs, desc="references", unit="reference")
+    for r in refs:
         if r.path is not None:
             f = read(r.path)
             theirs, path, num, bpb = f.layers, str(r.path), f.num_params, f.bpb
@@ -476,7 +479,7 @@ def run_plan(plan, records=None):
             theirs, path, num, bpb = feats_of(r.model), None, None, None
         if plan.n_perm:
             c = alignment.calibrate(ours, theirs, plan.metric, n_perm=plan.n_perm, seed=plan.seed, q=plan.q,
-                                    **plan.kw)
+                                    progress=plan.extraction["progress"], **plan.kw)
             res = ScoreResult(r.name, float(c.score), tuple(c.best_layers), np.asarray(c.scores), plan.metric,
                               dict(plan.kw), plan.n, plan.q, float(c.null_mean), float(c.null_std), float(c.z),
                               plan.n_perm, np.asarray(c.null), float(c.p_value), float(c.threshold),
@@ -534,8 +537,7 @@ def plot(results, title=None):
     first = rows[-1] if rows else None
     ax.set_xlabel(f"{first.metric} {first.params}" if first else "score")
     ax.set_title(title or "Alignment with each reference", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    runio.legend_outside(ax)  # beside the axes: it hides no bar and no "calibrated" label
     return fig
 
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from empirical import models
 from empirical.models import CorruptCacheWarning  # noqa: F401 - re-exported: the warning for damaged cache files
 from platonic_core import runio
+from platonic_core.progress import progress
 from platonic_core.checks import check_bool, check_int, check_out_dir, fail, param
 
 LOGIT_BUDGET = 1 << 27  # floats of logits per forward pass (512 MiB): batch x length x vocabulary
@@ -74,8 +75,25 @@ def check_options(owner, max_length, device, dtype):
     models.resolve_device(device, owner)
 
 
+def clip_bytes(texts, n_bytes):
+    """The leading `texts` holding at most `n_bytes` UTF-8 bytes in all, the last one cut at a character boundary:
+    a budget of text, since scoring time grows with the bytes, not with the number of texts."""
+    n_bytes = check_int(n_bytes, "n_bytes", "clip_bytes", 1)
+    out = []
+    for t in texts:
+        data = t.encode("utf-8")[:n_bytes]
+        n_bytes -= len(data)
+        text = data.decode("utf-8", errors="ignore")  # a character cut in two is dropped
+        if text:
+            out.append(text)
+        if n_bytes <= 0:
+            break
+    return out
+
+
 def token_bits(model, texts, *, max_length=512, device="auto", dtype="float32"):
-    """Per text: (bits summed over its tokens, UTF-8 bytes, tokens scored).
+    """Per text: (bits summed over its tokens, UTF-8 bytes, tokens scored). On a terminal a bar counts the
+    windows scored (`platonic_core.progress`).
 
     model: a causal LM name for `empirical.models.load` or a Loaded causal model (then device and dtype are only
     checked). texts: a non-empty string or list of non-empty strings. max_length >= 2 tokens per window. Everything
@@ -95,7 +113,8 @@ def token_bits(model, texts, *, max_length=512, device="auto", dtype="float32"):
     vocab = m.model.get_output_embeddings().weight.shape[0]
     bits = [0.0] * len(texts)
     count = [0] * len(texts)
-    with torch.inference_mode():
+    bar = progress(total=len(jobs), desc=f"bits-per-byte {m.name}", unit="window")
+    with torch.inference_mode(), bar:
         s = 0
         while s < len(jobs):
             size = max(1, LOGIT_BUDGET // (vocab * len(jobs[s][1])))
@@ -114,6 +133,7 @@ def token_bits(model, texts, *, max_length=512, device="auto", dtype="float32"):
             for r, (i, w) in enumerate(batch):
                 bits[i] += float(nll[r]) / math.log(2)
                 count[i] += len(w) - 1
+            bar.update(len(batch))
     return [(b, len(t.encode("utf-8")), c) for b, t, c in zip(bits, texts, count)]
 
 

@@ -39,6 +39,7 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.strategies import Strategy
 from pytorch_lightning.trainer.connectors.accelerator_connector import _AcceleratorConnector  # pl.Trainer's parser
 
+from platonic_core import progress as _progress
 from platonic_core.checks import (
     check_bool,
     check_choice,
@@ -454,14 +455,15 @@ class FinalCheckpoint(Callback):
 
 def fit(world: MarkovWorld, observation: Observation, loss: str | None = None, dim: int | None = None,
         window: int | None = None, *, config: FitConfig | None = None, run_dir=None, callbacks=(),
-        **options) -> FitResult:
+        progress: bool = True, **options) -> FitResult:
     """Train <f(a), f(b)> on pairs of `observation`s of `world` within `window`; return a FitResult.
 
     The training options are FitConfig's fields, given as keywords (loss, dim and window also by position), or
     all at once as `config=FitConfig(...)`; any other keyword is a pl.Trainer argument (FitConfig.trainer_kw).
     Defaults: loss 'infonce', dim 32, window 16, batch_size 512, lr 0.01, max_steps 1000 (see FitConfig).
     accelerator, devices, strategy, num_nodes, precision go to pl.Trainer (GPU when present with the defaults;
-    strategy='ddp' with devices=2 runs DDP). `callbacks`: extra Lightning callbacks.
+    strategy='ddp' with devices=2 runs DDP). `callbacks`: extra Lightning callbacks. progress: Lightning's bar of the
+    steps on a terminal, as `platonic_core.progress` shows bars (False: none unless progress_bar or verbose).
 
     With a run_dir, a rerun with the same resume key resumes from checkpoints/last.ckpt (resume=False starts
     afresh); another config or another world/observation content raises ConfigMismatch. A run_dir that is neither
@@ -469,6 +471,7 @@ def fit(world: MarkovWorld, observation: Observation, loss: str | None = None, d
     Lightning starts and before anything is written.
     """
     cfg = _config(loss, dim, window, config, options)
+    bar = check_bool(progress, "progress", OWNER) and _progress.enabled()
     _check_inputs(world, observation)
     check_encoder_kw(observation, cfg.encoder, cfg.encoder_kw, OWNER)
     callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else callbacks
@@ -498,7 +501,7 @@ def fit(world: MarkovWorld, observation: Observation, loss: str | None = None, d
                                      devices=cfg.devices, strategy=cfg.strategy, num_nodes=cfg.num_nodes,
                                      precision=cfg.precision, logger=_loggers(where, cfg.tensorboard),
                                      callbacks=[tracker, saver, final, *callbacks], log_every_n_steps=cfg.log_every,
-                                     enable_progress_bar=cfg.verbose or cfg.progress_bar,
+                                     enable_progress_bar=cfg.verbose or cfg.progress_bar or bar,
                                      enable_model_summary=cfg.verbose,
                                      num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False,
                                      default_root_dir=where, **cfg.trainer_kw)

@@ -26,6 +26,7 @@ import inspect
 import math
 import os
 import pkgutil
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -196,11 +197,13 @@ def run(name: str, out: str | os.PathLike | None = None, /, *, quiet: bool = Fal
     runs/<name>), its figures and report.html; print the summary (and, on a terminal, progress) unless `quiet`;
     return the results. `name` and `out` are positional only, so that settings may be called name or out."""
     out = checks.check_out_dir(out if out is not None else Path("runs") / name, "out", name)
-    return _execute(resolve(name, overrides, kind, out), out, quiet)
+    call = ", ".join([repr(name), repr(str(out)), *(f"{k}={v!r}" for k, v in overrides.items())])
+    return _execute(resolve(name, overrides, kind, out), out, quiet, f"experiment.run({call})")
 
 
-def _execute(cfg: dict[str, Any], out: Path, quiet: bool) -> dict[str, Any]:
-    """`run` after its checks: `cfg` resolved (with `out`), `out` checked."""
+def _execute(cfg: dict[str, Any], out: Path, quiet: bool, command: str) -> dict[str, Any]:
+    """`run` after its checks: `cfg` resolved (with `out`), `out` checked; `command` is what the user typed or
+    called, recorded with the results."""
     cfg["out"] = str(out)
     exp = get(cfg["experiment"])
     import scipy.linalg  # noqa: F401  (only now: listing and resolving stay light; loads scipy's BLAS for the limit)
@@ -219,7 +222,8 @@ def _execute(cfg: dict[str, Any], out: Path, quiet: bool) -> dict[str, Any]:
         torch.set_num_threads(threads)  # a Python caller's setting is theirs
     timings = {"started": started.isoformat(timespec="seconds"), "seconds": round(time.perf_counter() - clock, 2)}
     if _rank_zero():
-        path = runio.write_results(out, cfg, results, seed=cfg["seed"], timings=timings)
+        path = runio.write_results(out, cfg, results, seed=cfg["seed"], timings=timings, summary=summary,
+                                   command=command)
         page = report.write_report(out)
         if not quiet:
             print(summary)
@@ -319,5 +323,6 @@ def main(argv: list[str] | None = None, kind: str = "simulation", prog: str | No
         cfg = resolve(name, overrides, kind, out)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as err:  # ImportError: a missing optional library
         p.error(str(err))
-    _execute(cfg, out, args.quiet)  # checked once: an experiment's check may read its whole dataset
+    command = shlex.join([*shlex.split(prog or KINDS[kind][1]), *argv])
+    _execute(cfg, out, args.quiet, command)  # checked once: an experiment's check may read its whole dataset
     return 0

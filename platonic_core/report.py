@@ -1,10 +1,12 @@
 """One report per run, and one index of all runs: `python -m platonic_core.report [RUNS_DIR]`.
 
 `write_report(run_dir)` turns run_dir/results.json into run_dir/report.html: a self-contained page (no script, no
-external file; figures embedded as PNG data) with the run's headline number, its figures, every number of its
-results as tables, the resolved config, the timings and the package versions. The runner writes it after every run.
-`write_index(runs_dir)` writes runs_dir/index.html: one row per run found below runs_dir, with its experiment, seed,
-time, duration and headline number, linking to its report (written first where missing or stale).
+external file; figures embedded as PNG data) with the run's headline number, command, git commit and the summary
+the terminal printed, then its figures, then (folded) every number of its results as tables, the resolved config,
+the timings and the package versions. The runner writes it after every run.
+`write_index(runs_dir)` writes runs_dir/index.html: one row per run found below runs_dir, with its experiment,
+headline number, time, duration and the settings that differ between runs of one experiment, linking to its report
+(written first where missing or stale).
 """
 from __future__ import annotations
 
@@ -21,13 +23,20 @@ from pathlib import Path
 from . import checks, runio
 
 _CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;border-bottom:1px solid #ccc;margin-top:1.6em}
-.lead{color:#555}.headline{font-size:1.3em;background:#eef4fb;padding:.5em .8em;border-radius:6px;display:inline-block}
-table{border-collapse:collapse;margin:.3em 0}td,th{border:1px solid #ddd;padding:2px 6px;vertical-align:top;
-text-align:left}th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.seq{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all;max-width:900px}
-img{max-width:100%;border:1px solid #eee;margin:.4em 0}details{margin:.3em 0}
+body{font:14px/1.45 system-ui,sans-serif;margin:1.2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;border-bottom:1px solid #ccc;margin-top:1.4em}
+.lead{color:#555;margin:.2em 0}.headline{font-size:1.3em;background:#eef4fb;padding:.4em .8em;border-radius:6px;
+display:inline-block;margin:.4em 0}code{overflow-wrap:anywhere}
+pre.summary{background:#f7f7f7;border:1px solid #ddd;padding:.6em;font-size:12.5px;line-height:1.3;overflow:auto;
+max-height:75vh;margin:.4em 0}
+.box{overflow:auto;max-height:80vh;max-width:100%;margin:.3em 0}td .box{max-width:1000px;max-height:60vh}
+td td .box{max-width:30em}td:has(>.box){max-width:none}
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:2px 6px;vertical-align:top;text-align:left;
+max-width:36em;overflow-wrap:break-word}th{background:#f5f5f5;white-space:nowrap}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.seq{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all;max-width:900px;max-height:10em;
+overflow:auto}
+img{max-width:100%;border:1px solid #eee;margin:.4em 0}details{margin:.5em 0}summary{cursor:pointer;font-weight:600}
 """
 _SECTIONS = ("config", "results", "timings", "versions")
 
@@ -47,30 +56,69 @@ def _scalar(v) -> bool:
     return v is None or isinstance(v, (bool, int, float, str))
 
 
-def _cell(v) -> str:
-    cls = ' class="n"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
-    return f"<td{cls}>{_render(v)}</td>"
+def _num(v) -> str:
+    return ' class="n"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
 
 
-def _render(v) -> str:
-    """HTML for any JSON value: dicts as key/value tables, uniform lists of dicts as tables with a header, matrices
-    as tables, lists of scalars as one wrapped line; every number is shown."""
+def _cell(v, names=()) -> str:
+    return f"<td{_num(v)}>{_render(v, names)}</td>"
+
+
+def _short(v) -> bool:
+    """A value shown inline in one cell: a scalar or a short list of scalars (a layer pair)."""
+    return _scalar(v) or (isinstance(v, list) and len(v) <= 4 and all(_scalar(x) for x in v))
+
+
+def _inline(v) -> str:
+    return html.escape(fmt(v) if _scalar(v) else ", ".join(fmt(x) for x in v))
+
+
+def _box(table: str) -> str:
+    """A table in a box that scrolls: nothing falls off the page, no row is taller than a screen."""
+    return f'<div class="box"><table>{table}</table></div>'
+
+
+def _labels(names, n: int, first: bool) -> list[str]:
+    """Row (first) or column labels of a matrix with n of them: the first (last) list of names of that length among
+    the results' lists of names (vision x language models, models x models), else the indices."""
+    fits = [v for v in names if len(v) == n]
+    return [str(x) for x in (fits[0] if first else fits[-1])] if fits else [str(i) for i in range(n)]
+
+
+def _render(v, names=()) -> str:
+    """HTML for any JSON value: dicts as key/value tables (a dict of like records as one table), uniform lists of
+    dicts as tables with a header, matrices as tables labelled by `names` (the lists of names among the results),
+    lists of scalars as one wrapped line; every number is shown."""
     if _scalar(v):
         return html.escape(fmt(v))
     if isinstance(v, dict):
-        rows = "".join(f"<tr><th>{html.escape(str(k))}</th>{_cell(x)}</tr>" for k, x in v.items())
-        return f"<table>{rows}</table>" if rows else "{}"
+        records = list(v.values())
+        if records and all(isinstance(x, dict) and x for x in records) and len({tuple(x) for x in records}) == 1:
+            # a column per record, a row per field, the short fields first: a record's key numbers are seen at once
+            fields = sorted(records[0], key=lambda f: not all(_short(x[f]) for x in records))
+            head = "<th></th>" + "".join(f"<th>{html.escape(str(k))}</th>" for k in v)
+            body = "".join(f"<tr><th>{html.escape(str(f))}</th>" + "".join(
+                f"<td>{_inline(x[f])}</td>" if _short(x[f]) else f"<td>{_render(x[f], names)}</td>" for x in records)
+                + "</tr>" for f in fields)
+            return _box(f"<tr>{head}</tr>{body}")
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_render(x, names)}</td></tr>" for k, x in v.items())
+        return _box(rows) if rows else "{}"
     if not v:
         return "[]"
     if all(_scalar(x) for x in v):
         return f'<div class="seq">{html.escape(", ".join(fmt(x) for x in v))}</div>'
     if all(isinstance(x, dict) for x in v) and len({tuple(x) for x in v}) == 1:
         head = "".join(f"<th>{html.escape(str(k))}</th>" for k in v[0])
-        body = "".join("<tr>" + "".join(_cell(x) for x in row.values()) + "</tr>" for row in v)
-        return f"<table><tr>{head}</tr>{body}</table>"
-    if all(isinstance(x, list) and all(_scalar(y) for y in x) for x in v):
-        return "<table>" + "".join("<tr>" + "".join(_cell(y) for y in row) + "</tr>" for row in v) + "</table>"
-    return "<ol start=0>" + "".join(f"<li>{_render(x)}</li>" for x in v) + "</ol>"
+        body = "".join("<tr>" + "".join(_cell(x, names) for x in row.values()) + "</tr>" for row in v)
+        return _box(f"<tr>{head}</tr>{body}")
+    if all(isinstance(x, list) and x and all(_short(y) or isinstance(y, dict) for y in x) for x in v) \
+            and len(set(map(len, v))) == 1:  # a matrix (of numbers, layer pairs or records)
+        rows, cols = _labels(names, len(v), True), _labels(names, len(v[0]), False)
+        head = "<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"
+        return _box(head + "".join(f"<tr><th>{html.escape(r)}</th>" + "".join(
+            f"<td{_num(y)}>{_inline(y)}</td>" if _short(y) else _cell(y) for y in row) + "</tr>"
+            for r, row in zip(rows, v)))
+    return "<ol start=0>" + "".join(f"<li>{_render(x, names)}</li>" for x in v) + "</ol>"
 
 
 def leaves(v, path=""):
@@ -118,11 +166,17 @@ def _figures(run_dir: Path, results: dict) -> str:
     return "".join(out) or "<p>No figures.</p>"
 
 
+def _fold(title: str, body: str, open_: bool = False) -> str:
+    return f"<details{' open' if open_ else ''}><summary>{html.escape(title)}</summary>{body}</details>"
+
+
 def write_report(run_dir) -> Path:
-    """run_dir/report.html from run_dir/results.json (atomically)."""
+    """run_dir/report.html from run_dir/results.json (atomically). What a person reads first comes first: the
+    headline, the command and commit, the summary the terminal printed; then the figures; then every number,
+    folded away."""
     run_dir = Path(run_dir)
     data = _read(run_dir / "results.json")
-    cfg, results = data.get("config", {}), data.get("results", {})
+    cfg, results, timings = data.get("config", {}), data.get("results", {}), data.get("timings", {})
     name = cfg.get("experiment", run_dir.name)
     label, value = headline(data)
     description = ""
@@ -132,23 +186,30 @@ def write_report(run_dir) -> Path:
         exp = registry().get(name)
         description = exp.description if exp is not None else ""
     shown = {k: v for k, v in results.items() if k != "plots"}
+    names = [v for v in shown.values() if isinstance(v, list) and v and all(isinstance(x, str) for x in v)]
+    when = f", started {timings['started']} UTC, {fmt(timings.get('seconds'))} s" if "started" in timings else ""
+    made = "".join(f'<p class="lead">{k}: <code>{html.escape(str(data[k]))}</code></p>'
+                   for k in ("command", "commit") if data.get(k))
+    summary = f'<pre class="summary">{html.escape(data["summary"])}</pre>' if data.get("summary") else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(f"{name}: {run_dir}")}</title>
 <style>{_CSS}</style></head><body>
 <h1>{html.escape(str(name))}</h1><p class="lead">{html.escape(description)}</p>
-<p class="lead">{html.escape(str(run_dir))}: seed {html.escape(fmt(data.get("seed")))}</p>
 <p class="headline">{html.escape(label)}: <b>{html.escape(fmt(value))}</b></p>
+<p class="lead">{html.escape(str(run_dir))}: seed {html.escape(fmt(data.get("seed")))}{html.escape(when)}</p>
+{made}{summary}
 <h2>Figures</h2>{_figures(run_dir, results)}
-<h2>Results</h2>{_render(shown)}
-<h2>Configuration</h2>{_render(cfg)}
-<h2>Timings</h2>{_render(data.get("timings", {}))}
-<h2>Versions</h2>{_render(data.get("versions", {}))}
+<h2>Everything</h2>
+{_fold("Results", _render(shown, names))}
+{_fold("Configuration", _render(cfg))}
+{_fold("Timings", _render(timings))}
+{_fold("Versions", _render(data.get("versions", {})))}
 </body></html>
 """
     return runio.atomic_write_bytes(run_dir / "report.html", page.encode())
 
 
-def _row(path: Path, runs_dir: Path) -> tuple:
+def _row(path: Path, runs_dir: Path) -> dict:
     """The index row of the run whose results.json is `path`, its report.html (re)written if missing or stale."""
     run_dir = path.parent
     report = run_dir / "report.html"
@@ -156,10 +217,21 @@ def _row(path: Path, runs_dir: Path) -> tuple:
         write_report(run_dir)
     data = _read(path)
     label, value = headline(data)
-    timings = data.get("timings", {})
+    timings, cfg = data.get("timings", {}), data.get("config", {})
     when = str(timings.get("started") or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat())
-    return (when, run_dir.relative_to(runs_dir), data.get("config", {}).get("experiment", ""), data.get("seed"),
-            timings.get("seconds"), str(label), value)
+    return {"when": when, "dir": run_dir.relative_to(runs_dir), "experiment": str(cfg.get("experiment", "")),
+            "seconds": timings.get("seconds"), "label": str(label), "value": value,
+            "settings": {k: v for k, v in cfg.items() if k not in ("experiment", "out")}}
+
+
+def _differing(rows: list[dict]) -> None:
+    """Give each row the text of the settings that differ between the runs of its experiment."""
+    for exp in {r["experiment"] for r in rows}:
+        group = [r for r in rows if r["experiment"] == exp]
+        keys = sorted({k for r in group for k in r["settings"]})
+        vary = [k for k in keys if len({json.dumps(r["settings"].get(k), sort_keys=True) for r in group}) > 1]
+        for r in group:
+            r["differ"] = ", ".join(f"{k}={fmt(r['settings'].get(k))}" for k in vary)
 
 
 def _link(rel: Path) -> str:
@@ -168,8 +240,9 @@ def _link(rel: Path) -> str:
 
 
 def write_index(runs_dir="runs") -> Path:
-    """runs_dir/index.html: every run below runs_dir (a folder holding results.json), newest first, with a link to
-    its report.html, which is (re)written when missing or older than its results.json. A run whose results.json
+    """runs_dir/index.html: every run below runs_dir (a folder holding results.json), newest first, with its
+    experiment, headline, time and the settings that differ between the runs of its experiment, linking to its
+    report.html, which is (re)written when missing or older than its results.json. A run whose results.json
     cannot be read or shown is left out with a one-line warning on stderr."""
     runs_dir = Path(runs_dir)
     rows = []
@@ -178,17 +251,20 @@ def write_index(runs_dir="runs") -> Path:
             rows.append(_row(path, runs_dir))
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OSError) as err:
             print(f"warning: skipped {path}: {err}".replace("\n", " "), file=sys.stderr)
-    rows.sort(key=lambda r: r[0], reverse=True)
+    rows.sort(key=lambda r: r["when"], reverse=True)
+    _differing(rows)
     body = "".join(
-        f'<tr><td><a href="{_link(d)}">{html.escape(str(d))}</a></td><td>{html.escape(str(e))}</td>{_cell(s)}'
-        f"<td>{html.escape(w[:19])}</td>{_cell(t)}<td>{html.escape(lab)}</td>{_cell(v)}</tr>"
-        for w, d, e, s, t, lab, v in rows)
+        f'<tr><td><a href="{_link(r["dir"])}">{html.escape(str(r["dir"]))}</a></td>'
+        f'<td>{html.escape(r["experiment"])}</td><td>{html.escape(r["label"])}</td>{_cell(r["value"])}'
+        f'<td>{html.escape(r["when"][:19])}</td>{_cell(r["seconds"])}<td>{html.escape(r["differ"])}</td></tr>'
+        for r in rows)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Runs in {html.escape(str(runs_dir))}</title>
 <style>{_CSS}</style></head><body>
-<h1>Runs in {html.escape(str(runs_dir))}</h1><p class="lead">{len(rows)} runs, newest first.</p>
-<table><tr><th>run</th><th>experiment</th><th>seed</th><th>started (UTC)</th><th>seconds</th><th>key number</th>
-<th>value</th></tr>{body}</table>
+<h1>Runs in {html.escape(str(runs_dir))}</h1><p class="lead">{len(rows)} runs, newest first; the last column
+shows the settings that differ between the runs of one experiment.</p>
+{_box("<tr><th>run</th><th>experiment</th><th>headline</th><th>value</th><th>started (UTC)</th><th>seconds</th>"
+      f"<th>settings that differ</th></tr>{body}")}
 </body></html>
 """
     return runio.atomic_write_bytes(runs_dir / "index.html", page.encode())

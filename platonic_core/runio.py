@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -151,6 +152,13 @@ def pyplot():
     return plt
 
 
+def legend_outside(ax, **kw):
+    """The legend of `ax` to the right of its axes, where it covers no data and no annotation; the figure's
+    constrained layout makes room for it beside the next axes."""
+    ax.figure.set_layout_engine("constrained")
+    return ax.legend(**{"fontsize": 7, "loc": "upper left", "bbox_to_anchor": (1.02, 1), "borderaxespad": 0, **kw})
+
+
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Atomically save a matplotlib figure as PNG (tight bounding box) and close it."""
     buf = io.BytesIO()
@@ -159,12 +167,29 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def git_commit(where: str | os.PathLike = Path(__file__).parent) -> str | None:
+    """The commit of the git checkout holding `where` (this package's source by default), with " dirty" when its
+    work tree has changes; None outside git or without git (never an error: it only labels a run)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        return commit + (" dirty" if git("status", "--porcelain").strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def write_results(out_dir: str | os.PathLike, config: dict, results: dict, seed: int | None = None,
-                  timings: dict | None = None) -> Path:
-    """Write out_dir/results.json in the one schema: resolved config, seed, package versions, the numbers and the
-    timings (when the run was started, how many seconds it took)."""
+                  timings: dict | None = None, summary: str | None = None, command: str | None = None) -> Path:
+    """Write out_dir/results.json in the one schema: resolved config, seed, package versions, the numbers, the
+    timings (when the run was started, how many seconds it took), and what a person reads first: the summary the
+    terminal printed, the command that made the run and the git commit of the code (readers treat the last three
+    as optional: older files lack them)."""
     return write_json(Path(out_dir) / "results.json", {"config": config, "seed": seed, "versions": versions(),
-                                                       "results": results, "timings": timings or {}})
+                                                       "results": results, "timings": timings or {},
+                                                       "summary": summary, "command": command,
+                                                       "commit": git_commit()})
 
 
 def digest(*parts, length: int = 20) -> str:

@@ -15,7 +15,7 @@ def test_runio_writes_atomically_and_leaves_nothing_on_failure(tmp_path):
     path = runio.write_results(tmp_path / "run", {"window": 16}, {"c": np.float64(np.inf), "v": np.arange(2)}, seed=3)
     data = json.loads(path.read_text())
     assert data["results"] == {"c": "inf", "v": [0, 1]} and data["seed"] == 3 and "numpy" in data["versions"]
-    assert sorted(data) == ["config", "results", "seed", "timings", "versions"]
+    assert sorted(data) == ["command", "commit", "config", "results", "seed", "summary", "timings", "versions"]
     assert (path.stat().st_mode & 0o777) != 0o600  # normal permissions, not mkstemp's
 
     def broken(tmp):

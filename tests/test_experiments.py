@@ -98,7 +98,7 @@ def test_tiny_configuration_runs_and_writes_the_one_schema(name, tmp_path):
         settings["cache_dir"] = str(tmp_path / "cache")
     results = experiment.run(name, tmp_path / "out", quiet=True, **settings)
     data = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert sorted(data) == ["config", "results", "seed", "timings", "versions"]
+    assert sorted(data) == ["command", "commit", "config", "results", "seed", "summary", "timings", "versions"]
     assert data["config"]["experiment"] == name and data["seed"] == 0
     assert set(experiment.get(name).defaults) <= set(data["config"])
     assert {k: data["config"][k] for k in settings} == settings

@@ -75,7 +75,8 @@ def test_report_is_valid_html_and_shows_every_number_and_figure(runs, name):
 
 def test_headline_uses_the_experiments_key_number_or_the_first_number(runs):
     data = json.loads((runs / "world" / "results.json").read_text())
-    assert report.headline(data) == ("world.n_states", 64)
+    assert report.headline(data) == ("mutual information I(Z; Z') (nats)",
+                                     data["results"]["world"]["mutual_information"])
     data = json.loads((runs / "convergence" / "results.json").read_text())
     label, value = report.headline(data)
     assert label == "min Pearson(learned, K_PMI)"

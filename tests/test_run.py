@@ -24,7 +24,8 @@ def _outputs(out, plots):
     for name in plots:
         assert (out / name).read_bytes()[:8] == PNG
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
-    assert sorted(data) == ["config", "results", "seed", "timings", "versions"] and data["versions"]["torch"]
+    assert sorted(data) == ["command", "commit", "config", "results", "seed", "summary", "timings", "versions"]
+    assert data["versions"]["torch"]
     return data
 
 

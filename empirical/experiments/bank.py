@@ -91,3 +91,8 @@ def run(cfg: dict, out: Path):
         extra = f", bpb {r['bpb']:.3f}" if r.get("bpb") is not None else ""
         lines.append(f"  {m:>22}  {r['n_layers']} layers, {r['dtype']}, batch {r['effective_batch_size']}{extra}")
     return results, "\n".join(lines)
+
+
+def headline(results: dict) -> tuple[str, int]:
+    """The key number of a run: how many models' feature files the bank holds."""
+    return f"feature files on {results['dataset']} (N={results['n_samples']})", len(results["files"])

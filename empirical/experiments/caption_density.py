@@ -162,7 +162,7 @@ def _plot(summary: dict):
         ax.set_xticks(x, [f"{lv['density']}\n({lv['mean_words']:.1f} words)" for lv in levels], fontsize=7)
         ax.set_ylabel(f"{summary['metric']} (k={summary['k']}), best layer pair" + (", calibrated" if cal else ""))
         ax.set_title(f"{which} (N={res['n_samples']})", fontsize=9)
-        ax.legend(fontsize=6)
+        runio.legend_outside(ax, fontsize=6)
     fig.suptitle("Vision-language alignment vs caption density (mean over vision models per LM)", fontsize=10)
     return fig
 

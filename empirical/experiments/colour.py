@@ -185,6 +185,12 @@ def _fit(dist, rgb, labels, n_perm, seed, n_starts) -> dict:
     return out
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: the weakest representation's distance correlation with CIELAB."""
+    name, rep = min(results["representations"].items(), key=lambda kv: kv[1]["distance_correlation"])
+    return f"lowest distance correlation with CIELAB ({name})", rep["distance_correlation"]
+
+
 def _plot(reps: dict, out: Path) -> list[str]:
     """Save the figures of `figures` into `out`; returns their file names."""
     names = []

@@ -3,8 +3,9 @@
 For every vision x language model pair: per-layer features of the images and of their captions, the layerwise
 maximum of each alignment metric over layer pairs, its permutation null (the same maximum with the captions
 shuffled against the images) with the calibrated score, p-value and threshold of Groger et al., and a bootstrap
-interval. For each causal LM: bits-per-byte on a real English corpus (gensim's enwiki test articles) and on the
-captions. Writes results.json, heatmap.png (calibrated scores) and scatter.png (calibrated score vs 1 - bpb).
+interval. For each causal LM: bits-per-byte on a real English corpus (gensim's enwiki test articles, cut to
+`bpb_bytes`) and on the captions. Writes results.json, heatmap.png (calibrated scores) and scatter.png (the
+calibrated score with every language model, ordered and labelled by 1 - bpb).
 """
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ DEFAULTS = {
     "alpha": 0.05,               # level of the calibration threshold
     "n_boot": 100,               # bootstrap replicates of the best pair's score (0: no interval)
     "corpus_articles": 32,       # bits-per-byte corpus: enwiki articles ...
-    "corpus_chars": 4000,        # ... of at most this many characters each
+    "corpus_chars": 4000,        # ... of at most this many characters each ...
+    "bpb_bytes": None,           # ... cut to this many UTF-8 bytes in all (None: 64 per sample, at least 4096):
+                                 # bits-per-byte time grows with it, not with n_samples
     "bpb_max_length": 512,       # context window of bits-per-byte
     "device": "auto",            # auto: the GPU when present
     "dtype": "float32",          # model weights: float32, bfloat16 or float16 (auto: bfloat16 on GPUs with it)
@@ -45,7 +48,13 @@ DEFAULTS = {
     "batch_size": 16,            # halved automatically on out-of-memory
     "cache_dir": None,           # feature cache (None: $PLATONIC_CACHE/features or ~/.cache/platonic/features)
 }
-TYPES = {"n_samples": int, "device_map": str, "quantization": str, "cache_dir": str}
+TYPES = {"n_samples": int, "bpb_bytes": int, "device_map": str, "quantization": str, "cache_dir": str}
+BPB_BYTES_PER_SAMPLE, BPB_BYTES_MIN = 64, 4096
+
+
+def bpb_bytes(cfg: dict, n: int) -> int:
+    """The bits-per-byte text budget of a run on n samples: the setting, or in proportion to n."""
+    return cfg["bpb_bytes"] if cfg["bpb_bytes"] is not None else max(BPB_BYTES_MIN, BPB_BYTES_PER_SAMPLE * n)
 
 
 def check(cfg: dict) -> None:
@@ -61,6 +70,8 @@ def check(cfg: dict) -> None:
     check_calibration(cfg, "cross_modal")
     for key, low in (("corpus_articles", 1), ("corpus_chars", 1), ("bpb_max_length", 2)):
         checks.check_int(cfg[key], key, "cross_modal", low)
+    if cfg["bpb_bytes"] is not None:
+        checks.check_int(cfg["bpb_bytes"], "bpb_bytes", "cross_modal", 256)
     check_extraction(cfg, "cross_modal", cfg["vision_models"] + cfg["language_models"])
     from empirical import corpus, models
 
@@ -80,15 +91,19 @@ def run(cfg: dict, out: Path):
              f"{cfg['n_boot']} bootstrap replicates")
     feats = {name: cached(name, ds, cfg, records) for name in progress(vision + language, desc="features")}
 
-    texts = corpus.enwiki(max_articles=cfg["corpus_articles"], max_chars=cfg["corpus_chars"])
+    budget = bpb_bytes(cfg, len(ds))
+    texts = bpb.clip_bytes(corpus.enwiki(max_articles=cfg["corpus_articles"], max_chars=cfg["corpus_chars"]), budget)
     run_kw = {k: cfg[k] for k in ("device", "dtype", "cache_dir", "device_map", "quantization")}
+    causal = [name for name in language if models.is_causal(name)]
+    if causal:
+        announce(f"  bits-per-byte of {', '.join(causal)} on {sum(len(t.encode()) for t in texts)} bytes of enwiki "
+                 f"(bpb_bytes) and the {len(ds)} captions")
     bits, bits_captions = {}, {}
-    for name in language:
-        if models.is_causal(name):
-            bits[name] = bpb.cached(name, texts, max_length=cfg["bpb_max_length"], force=cfg["fresh"],
-                                    **run_kw)["bits_per_byte"]
-            bits_captions[name] = bpb.cached(name, list(ds.captions), max_length=cfg["bpb_max_length"],
-                                             force=cfg["fresh"], **run_kw)["bits_per_byte"]
+    for name in causal:
+        bits[name] = bpb.cached(name, texts, max_length=cfg["bpb_max_length"], force=cfg["fresh"],
+                                **run_kw)["bits_per_byte"]
+        bits_captions[name] = bpb.cached(name, list(ds.captions), max_length=cfg["bpb_max_length"],
+                                         force=cfg["fresh"], **run_kw)["bits_per_byte"]
 
     pairs = {}
     for metric in cfg["metrics"]:
@@ -115,7 +130,7 @@ def run(cfg: dict, out: Path):
         "extraction": records,
         "sample_ids_sha256": runio.digest(list(ds.ids), length=64),
         "corpus": {"source": "gensim enwiki test dump", "articles": len(texts),
-                   "bytes": sum(len(t.encode()) for t in texts)},
+                   "bytes": sum(len(t.encode()) for t in texts), "bpb_bytes": budget},
         "plots": ["heatmap.png", "scatter.png"],
     }
     metric = cfg["metrics"][0]
@@ -172,28 +187,37 @@ def _heatmap(res, metric):
     return fig
 
 
+MARKERS = "osD^v<>ph*"
+
+
 def _scatter(res, metric):
+    """Alignment of each vision model with every language model, the language models on the x axis by competence
+    (1 - bits-per-byte on enwiki; the ones without it, not causal, first) and named; each vision model its own
+    colour, marker and small x offset, so that series that coincide stay visible; the legend outside the axes."""
+    import numpy as np
+
     plt = runio.pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    pairs = res["pairs"][metric]
+    pairs, bits = res["pairs"][metric], res["bits_per_byte"]
     shown, low, high = (("calibrated_score", "calibrated_low", "calibrated_high")
                         if _has_null(res, metric) else ("score", "ci_low", "ci_high"))
-    lms = [lm for lm in res["language_models"] if lm in res["bits_per_byte"]]
+    lms = sorted(res["language_models"], key=lambda lm: (lm in bits, -bits.get(lm, 0.0)))
+    x, n = np.arange(len(lms)), len(res["vision_models"])
+    offsets = (np.arange(n) - (n - 1) / 2) * (0.3 / max(n - 1, 1))
+    fig, ax = plt.subplots(figsize=(1.5 * len(lms) + 3.5, 4.5))
     for i, v in enumerate(res["vision_models"]):
         cs = [pairs[i][res["language_models"].index(lm)] for lm in lms]
-        xs = [1 - res["bits_per_byte"][lm] for lm in lms]
         ys = [c[shown] for c in cs]
         err = None
         if all(c[low] is not None for c in cs):
             err = [[y - c[low] for y, c in zip(ys, cs)], [c[high] - y for y, c in zip(ys, cs)]]
-        ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=3, label=v)
-    for lm in lms:
-        ax.annotate(lm, (1 - res["bits_per_byte"][lm], ax.get_ylim()[0]), fontsize=7, rotation=90, va="bottom")
-    ax.set_xlabel("1 - bits-per-byte (enwiki)")
+        ax.errorbar(x + offsets[i], ys, yerr=err, fmt=MARKERS[i % len(MARKERS)] + "-", color=f"C{i % 10}",
+                    capsize=3, label=v)
+    ax.set_xticks(x, [f"{lm}\n1 - bpb {1 - bits[lm]:.3f}" if lm in bits else f"{lm}\n(no bpb: not causal)"
+                      for lm in lms], fontsize=8)
+    ax.set_xlabel("language model, by competence (1 - bits-per-byte on enwiki)")
     ax.set_ylabel(f"{metric}, {shown.replace('_', ' ')} (best layer pair)")
-    ax.set_title("Alignment vs language competence (bars: bootstrap interval)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    ax.set_title("Alignment vs language competence (bars: bootstrap interval)", fontsize=10)
+    runio.legend_outside(ax, title="vision model", title_fontsize=7)
     return fig
 
 

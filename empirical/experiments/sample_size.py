@@ -168,6 +168,12 @@ def _text(res: dict) -> str:
     return "\n".join(lines)
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: how far the raw score falls from the smallest to the largest N (mean over pairs)."""
+    falls = [r["by_size"][0]["score"] - r["by_size"][-1]["score"] for r in results["results"].values()]
+    return f"raw score fall from N={results['sizes'][0]} to N={results['sizes'][-1]}", float(np.mean(falls))
+
+
 def _plot(res: dict):
     plt = runio.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.3))
@@ -194,7 +200,6 @@ def _plot(res: dict):
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("N (samples)")
-        ax.legend(fontsize=6)
+        runio.legend_outside(ax, fontsize=6)
     fig.suptitle(f"Sample-size effect on {res['dataset']} (mean ± sd over {res['draws']} draws)", fontsize=10)
-    fig.tight_layout()
     return fig

@@ -102,3 +102,10 @@ def run(cfg: dict, out: Path):
     title = f"{cfg['features']} vs references ({cfg['metric']}, k={cfg['k']}, N={plan.n})"
     runio.save_figure(bank.plot(res, title), out / "score.png")
     return results, f"{title}\n{text}"
+
+
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: the best reference's calibrated score (its raw best score without a null)."""
+    key = "calibrated_score" if results["n_perm"] else "best_score"
+    name, ref = max(results["references"].items(), key=lambda kv: kv[1][key])
+    return f"{key.replace('_', ' ')} ({name})", ref[key]

@@ -190,8 +190,9 @@ def _plot(res: dict):
     axes[1].set_xticks(range(len(bins)), [f"bin {b['bin']}\ncompetence {b['mean_competence']:.2f}\n"
                                           f"({b['n_pairs']} pairs)" for b in bins], fontsize=7)
     if res["chance"] is not None and res["bins_of"] == "alignment":
-        axes[1].axhline(res["chance"], color="grey", ls=":", label="mutual_knn chance k/(N-1)")
-        axes[1].legend(fontsize=7)
+        axes[1].axhline(res["chance"], color="grey", ls=":")
+        axes[1].annotate("chance\nk/(N-1)", (1, res["chance"]), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                         textcoords="offset points", va="center", fontsize=7, color="grey")  # beside: hides no bar
     axes[1].set_ylabel("mean alignment within bin")
     axes[1].set_title("Intra-bin alignment (models binned by competence)", fontsize=9)
     iu = np.triu_indices(len(names), 1)

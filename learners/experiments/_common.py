@@ -87,7 +87,8 @@ def fit_in(out: Path, label: str, world, observation, fresh: bool, **kw):
     """learners.fit with its checkpoints under out/fits/<label>-<digest of the arguments, world and observation>:
     rerunning an interrupted experiment resumes each fit (a finished fit just reloads); another config gets another
     folder, and a folder whose saved config no longer matches (say, a changed default of fit) is retrained. The fit
-    runs with the caller's torch thread count (the runner's --threads), which the folder's name does not depend on."""
+    runs with the caller's torch thread count (the runner's --threads), which the folder's name does not depend on,
+    and without a bar of its own: the experiments count their fits in one."""
     import torch
 
     from ..fit import ConfigMismatch, fit
@@ -98,9 +99,9 @@ def fit_in(out: Path, label: str, world, observation, fresh: bool, **kw):
     run_dir = Path(out) / "fits" / f"{label}-{key}"
     kw = {"threads": torch.get_num_threads(), **kw}
     try:
-        return fit(world, observation, run_dir=run_dir, resume=not fresh, **kw)
+        return fit(world, observation, run_dir=run_dir, resume=not fresh, progress=False, **kw)
     except ConfigMismatch:
-        return fit(world, observation, run_dir=run_dir, resume=False, **kw)
+        return fit(world, observation, run_dir=run_dir, resume=False, progress=False, **kw)
 
 
 def kernel_alignment(K: np.ndarray, L: np.ndarray, k: int) -> dict:

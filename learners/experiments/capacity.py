@@ -13,7 +13,7 @@ import numpy as np
 
 from platonic_core import checks
 from platonic_core.progress import progress
-from platonic_core.runio import pyplot, save_figure
+from platonic_core.runio import legend_outside, pyplot, save_figure
 from worlds import Permutation
 from worlds.summary import summarise
 
@@ -85,19 +85,28 @@ def run(cfg: dict, out: Path):
     return {"world": summarise(world, W), "steps": steps, "by_dim": rows, "plots": ["capacity.png"]}, summary
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: how alike independently seeded learners are at the largest dim."""
+    row = max(results["by_dim"], key=lambda r: r["dim"])
+    return f"Pearson between seeds at dim {row['dim']}", row["seeds_pearson"]
+
+
 def _plot(rows, path):
     plt = pyplot()
     dims = [r["dim"] for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for m, style in (("pearson", "-o"), ("mutual_knn", "--o"), ("cka", ":o")):
-        axes[0].plot(dims, [r[f"seeds_{m}"] for r in rows], style, label=m)
-        axes[1].plot(dims, [r[f"learner_pmi_{m}"] for r in rows], style, label=f"learner: {m}")
-        axes[1].plot(dims, [r[f"population_pmi_{m}"] for r in rows], style, alpha=0.5, label=f"optimum: {m}")
+    # one colour and marker per metric; the optimum dashed with hollow markers, so coinciding series stay visible
+    for i, (m, marker) in enumerate((("pearson", "o"), ("mutual_knn", "s"), ("cka", "^"))):
+        axes[0].plot(dims, [r[f"seeds_{m}"] for r in rows], "-", marker=marker, color=f"C{i}", label=m)
+        axes[1].plot(dims, [r[f"learner_pmi_{m}"] for r in rows], "-", marker=marker, color=f"C{i}",
+                     label=f"learner: {m}")
+        axes[1].plot(dims, [r[f"population_pmi_{m}"] for r in rows], "--", marker=marker, color=f"C{i}", ms=9,
+                     mfc="none", label=f"optimum: {m}")
     axes[0].set_title("alignment between independently seeded learners")
     axes[1].set_title("alignment with K_PMI")
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("embedding dim")
         ax.set_ylim(-0.05, 1.02)
-        ax.legend(fontsize=7)
+        legend_outside(ax)
     save_figure(fig, path)

@@ -14,7 +14,7 @@ import numpy as np
 
 from platonic_core import checks
 from platonic_core.progress import progress
-from platonic_core.runio import pyplot, save_figure
+from platonic_core.runio import legend_outside, pyplot, save_figure
 from worlds import OBSERVATIONS
 from worlds.observations import BIJECTIVE
 from worlds.summary import summarise
@@ -129,9 +129,10 @@ def _plot_scatter(fits, K, path):
 def _plot_curves(cross, rows, path):
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for c in cross:
-        for metric, style in (("pearson", "-"), ("mutual_knn", "--"), ("cka", ":")):
-            axes[0].plot(c["curve"]["step"], c["curve"][metric], style, label=f"{c['loss']} {c['pair']}: {metric}")
+    for i, c in enumerate(cross):  # a colour per pair of learners, a line style and marker per metric
+        for metric, style in (("pearson", "-o"), ("mutual_knn", "--s"), ("cka", ":^")):
+            axes[0].plot(c["curve"]["step"], c["curve"][metric], style, color=f"C{i % 10}", ms=3,
+                         label=f"{c['loss']} {c['pair']}: {metric}")
     axes[0].set_title("cross-modal alignment of state kernels")
     for r in rows:
         axes[1].plot(r["pearson_curve"]["step"], r["pearson_curve"]["value"], label=f"{r['loss']} / {r['modality']}")
@@ -139,7 +140,7 @@ def _plot_curves(cross, rows, path):
     for ax in axes:
         ax.set_xlabel("step")
         ax.set_ylim(-0.05, 1.02)
-        ax.legend(fontsize=7)
+        legend_outside(ax)
     save_figure(fig, path)
 
 

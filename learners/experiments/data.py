@@ -14,7 +14,7 @@ import numpy as np
 
 from platonic_core import checks
 from platonic_core.progress import progress
-from platonic_core.runio import pyplot, save_figure
+from platonic_core.runio import legend_outside, pyplot, save_figure
 from worlds import Permutation, plugin_pmi
 from worlds.summary import summarise
 
@@ -102,6 +102,12 @@ def run(cfg: dict, out: Path):
     return results, text
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: learner / plug-in error (on the plug-in's entries) at the largest budget and dim."""
+    row = max(results["by_budget"], key=lambda r: (r["budget"], r["dim"]))
+    return f"learner / plug-in error at M={row['budget']}, dim {row['dim']}", row["ratio_seen"]
+
+
 def _plot(rows, dims, path):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
@@ -122,5 +128,5 @@ def _plot(rows, dims, path):
     ax.set_ylim(0.5 * min(shown), 1.5 * max(shown))  # a full-rank floor near 0 is named in the legend
     ax.set_xlabel("pair budget")
     ax.set_ylabel("relative error after affine fit")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     save_figure(fig, path)

@@ -2,15 +2,17 @@
 
 The single-learner run behind `python -m learners` (an alias of `python -m worlds.run fit`): trains with
 learners.fit (checkpoints and CSV logs under <out>/fit/, resumed on a rerun; --fresh retrains) and reports the
-learned kernel against K_PMI and the plug-in PMI at the same pair budget. Trainer settings pass through, so
-`--set accelerator=cpu --set devices=2 --set strategy=ddp` runs DDP (Lightning relaunches the command once per
-extra process; only rank 0 writes).
+learned kernel against K_PMI and the plug-in PMI at the same pair budget; fit.png shows its loss and Pearson curves.
+Trainer settings pass through, so `--set accelerator=cpu --set devices=2 --set strategy=ddp` runs DDP (Lightning
+relaunches the command once per extra process; only rank 0 writes).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from platonic_core import checks
+from platonic_core.runio import legend_outside, pyplot, save_figure
 from worlds import OBSERVATIONS
 from worlds.observations import BIJECTIVE
 
@@ -41,13 +43,11 @@ TYPES = {"n_pairs": int, "length": int}
 
 
 def _options(cfg: dict) -> dict:
-    """fit's keyword arguments from the settings."""
-    from platonic_core.progress import enabled
-
+    """fit's keyword arguments from the settings (fit shows Lightning's bar on a terminal)."""
     keys = ("loss", "dim", "window", "data", "n_pairs", "length", "batch_size", "negatives", "learn_bias", "lr",
             "max_steps", "seed", "accelerator", "devices", "strategy", "num_nodes", "precision", "tensorboard",
             "threads")
-    return {**{k: cfg[k] for k in keys}, "progress_bar": enabled()}  # Lightning's bar on a terminal
+    return {k: cfg[k] for k in keys}
 
 
 def check(cfg: dict):
@@ -83,6 +83,11 @@ def _observation(world, cfg: dict):
     return OBSERVATIONS[cfg["observation"]](world.n_states, seed=cfg["seed"])
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: the learned kernel's Pearson with K_PMI."""
+    return "Pearson(learned, K_PMI)", results["learned"]["pearson_offdiag"]
+
+
 def run(cfg: dict, out: Path):
     from ..fit import fit
 
@@ -92,4 +97,23 @@ def run(cfg: dict, out: Path):
     learned = report["learned"]
     text = (f"pearson_offdiag {learned['pearson_offdiag']:.5f}  rel_error {learned['rel_error']:.5f}  "
             f"plugin rel_error {report['plugin'].get('rel_error', float('nan')):.5f}  pairs {report['pair_budget']}")
-    return {**report, "history": result.history, "fit_config": result.config, "plots": []}, text
+    _plot(result.history, report["plugin"].get("pearson_offdiag"), out / "fit.png")
+    return {**report, "history": result.history, "fit_config": result.config, "plots": ["fit.png"]}, text
+
+
+def _plot(history: dict, plugin, path: Path) -> None:
+    """The training loss and the Pearson of the learned kernel with K_PMI against the step, side by side."""
+    plt = pyplot()
+    fig, (loss, pearson) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, key, label in ((loss, "loss", "training loss"), (pearson, "pearson", "Pearson(learned, K_PMI)")):
+        if key in history:
+            ax.plot(history[key]["step"], history[key]["value"], "-o", ms=3, color="tab:blue", label="learner")
+        else:  # a run shorter than fit's log_every logs no loss
+            ax.text(0.5, 0.5, "no point logged", transform=ax.transAxes, ha="center", color="gray")
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.set_title(label)
+    if plugin is not None and math.isfinite(plugin):  # a pool that missed some value has no plug-in
+        pearson.axhline(plugin, color="tab:orange", ls="--", label=f"plug-in PMI, same pairs: {plugin:.3f}")
+    legend_outside(pearson)
+    save_figure(fig, path)

@@ -14,7 +14,7 @@ import numpy as np
 
 from platonic_core import checks
 from platonic_core.progress import progress
-from platonic_core.runio import pyplot, save_figure
+from platonic_core.runio import legend_outside, pyplot, save_figure
 from worlds import (
     DropFactor,
     Merge,
@@ -126,6 +126,12 @@ def run(cfg: dict, out: Path):
     return results, text
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: the largest gap between a lossy learner's measured cosine and the exact one."""
+    return "max |measured - exact cosine|", max(abs(r["measured_cosine"] - r["exact_cosine"])
+                                                 for r in results["observations"])
+
+
 def _plot(rows, path):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
@@ -136,10 +142,13 @@ def _plot(rows, path):
                        label=f"{kind}: learned cosine")
             ax.scatter([r["predicted"] for r in sel], [r["mi_ratio"] for r in sel], marker=marker,
                        facecolors="none", edgecolors="gray", label=f"{kind}: MI ratio")
-    for r in rows:
-        ax.annotate(r["observation"], (r["predicted"], r["measured_cosine"]), fontsize=7)
+    for i, r in enumerate(rows):  # labels of points that (nearly) coincide, such as symmetric drops, stacked
+        near = sum(abs(q["predicted"] - r["predicted"]) < 0.03 and abs(q["measured_cosine"] - r["measured_cosine"])
+                   < 0.05 for q in rows[:i])
+        ax.annotate(r["observation"], (r["predicted"], r["measured_cosine"]), xytext=(5, 2 - 9 * near),
+                    textcoords="offset points", fontsize=7)
     ax.plot([0, 1], [0, 1], "k--", lw=1)
     ax.set_xlabel("predicted sqrt(chi2_X / chi2_Z)")
     ax.set_ylabel("measured")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     save_figure(fig, path)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from platonic_core import checks
-from platonic_core.runio import pyplot, save_figure
+from platonic_core.runio import legend_outside, pyplot, save_figure
 
 from ._common import table
 
@@ -147,25 +147,36 @@ def _finding(rows) -> str:
     return "; ".join(parts) + "." if parts else ""
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: whitened CKA between seeds with every task (the first ridge)."""
+    ridge = results["by_tasks"][0]["ridge"]
+    row = max((r for r in results["by_tasks"] if r["ridge"] == ridge), key=lambda r: r["tasks"])
+    return f"whitened CKA between seeds, {row['tasks']} tasks", row["seeds_whitened_cka"]
+
+
 def _plot(rows, cfg, path):
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
-    for ridge, style in zip(cfg["ridges"], ("-", "--", ":", "-.")):
+    metrics = {"whitened_cka": ("o", "C0"), "svcca": ("s", "C1"), "cka": ("^", "C2"), "mutual_knn": ("v", "C3")}
+    # a colour and marker per metric, a line style per ridge (hollow markers past the first), and a small x offset
+    # per metric and ridge: series that coincide (all at 1) stay visible side by side
+    for j, (ridge, style) in enumerate(zip(cfg["ridges"], ("-", "--", ":", "-."))):
         sel = [r for r in rows if r["ridge"] == ridge]
-        x = [r["tasks"] for r in sel]
-        for metric, marker in (("whitened_cka", "o"), ("svcca", "s"), ("cka", "^"), ("mutual_knn", "v")):
-            axes[0].plot(x, [r[f"seeds_{metric}"] for r in sel], style, marker=marker,
-                         label=f"{metric} (ridge {ridge:g})")
+        for i, (metric, (marker, colour)) in enumerate(metrics.items()):
+            x = [r["tasks"] + 0.025 * (2 * i + j - 3.5) for r in sel]
+            kw = dict(marker=marker, color=colour, mfc=colour if j == 0 else "none",
+                      label=f"{metric} (ridge {ridge:g})")
+            axes[0].plot(x, [r[f"seeds_{metric}"] for r in sel], style, **kw)
+            if metric in ("cka", "whitened_cka"):
+                axes[1].plot(x, [r[f"joint_{metric}"] for r in sel], style, **kw)
         if ridge == 0:
-            axes[0].plot(x, [r["predicted_whitened_cka"] for r in sel], "k*", ms=10, label="predicted whitened CKA")
-        for metric, marker in (("cka", "^"), ("whitened_cka", "o")):
-            axes[1].plot(x, [r[f"joint_{metric}"] for r in sel], style, marker=marker,
-                         label=f"{metric} (ridge {ridge:g})")
+            axes[0].plot([r["tasks"] for r in sel], [r["predicted_whitened_cka"] for r in sel], "k*", ms=10,
+                         label="predicted whitened CKA")
     axes[0].set_title("alignment between independently seeded learners")
     axes[1].set_title("alignment with the joint kernel K_PMI")
     for ax in axes:
         ax.set_xlabel("number of tasks")
         ax.set_xticks(sorted({r["tasks"] for r in rows}))
         ax.set_ylim(-0.02, 1.02)
-        ax.legend(fontsize=6)
+        legend_outside(ax)
     save_figure(fig, path)

@@ -35,6 +35,11 @@ def run(cfg: dict, out: Path):
     return {"world": summary, "plots": ["pmi_heatmap.png"]}, text
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: how much one event says about a co-occurring one."""
+    return "mutual information I(Z; Z') (nats)", results["world"]["mutual_information"]
+
+
 def _plot_pmi(K: np.ndarray, title: str):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4.2))
