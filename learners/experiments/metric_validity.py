@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from platonic_core import checks
-from platonic_core.runio import pyplot, save_figure
+from platonic_core.runio import legend_outside, pyplot, save_figure
 
 from .._checks import check_device
 from ._common import (NOT_CALIBRATED, calibrated, check_n_perm, null_fields, pmi_cosine, recorded_ties, table,
@@ -360,6 +360,14 @@ def _agreement(scores, truths, cfg) -> tuple[list, dict]:
     return rows, boot
 
 
+def headline(results: dict) -> tuple[str, float]:
+    """The key number of a run: the first metric's Spearman with minus the stitching loss at the largest N, and
+    whether that first place is resolved."""
+    r = results["ranking"]["rho_stitch"]
+    state = "resolved" if r.get("resolved") else "not resolved"
+    return f"Spearman with -stitching loss, first: {r['order'][0]} ({state})", r["values"][0]
+
+
 def _ranked(agreement, boot, N, column) -> dict:
     """The order of the metrics (each at its best k) by `column` at N, and whether the first is resolved: ahead of
     the second in >= 95 % of the bootstrap replicates (paired: the same resampled pairs)."""
@@ -461,7 +469,7 @@ def _plot_agreement(agreement, metrics, cfg, path):
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("N samples")
-        ax.legend(fontsize=6)
+    legend_outside(axes[1], fontsize=6)  # one legend for both panels: the same metrics, the same colours
     save_figure(fig, path)
 
 
@@ -478,5 +486,5 @@ def _plot_k(agreement, knn_like, cfg, path):
     ax.set_xscale("log")
     ax.set_xlabel("N samples")
     ax.set_ylabel("Spearman with -stitching loss")
-    ax.legend(fontsize=5)
+    legend_outside(ax, fontsize=5)
     save_figure(fig, path)

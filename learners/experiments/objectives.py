@@ -331,6 +331,12 @@ def run(cfg: dict, out: Path):
     return results, text
 
 
+def headline(results: dict) -> tuple[str, int]:
+    """The key number of a run: how many pairs of optima agree in their gauge (by every metric invariant to it)."""
+    pairs = results["exact_pairs"]
+    return f"pairs of optima that agree in their gauge (of {len(pairs)})", sum(r["in_gauge"] == "agree" for r in pairs)
+
+
 def _finding(exact, pairs, by_relation, learned, cfg) -> str:
     """One paragraph of what the run found, from its numbers."""
     parts = []
