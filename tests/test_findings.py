@@ -1,7 +1,9 @@
 """docs/FINDINGS.md: one test per finding of the simulator, asserting its direction (and its control) at small
 scale. Each section of FINDINGS.md names the test that backs it."""
 import itertools
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,3 +186,11 @@ def test_psd_one_negative_eigenvalue_and_the_least_shift():
     assert (np.linalg.eigvalsh(K) < 0).sum() == 1 and c > 0
     assert np.linalg.eigvalsh(K + c * ones).min() > -1e-9 * np.abs(K).max()
     assert np.linalg.eigvalsh(K + 0.99 * c * ones).min() < -1e-6
+
+
+def test_findings_md_names_each_test_of_this_file():
+    """Every section of docs/FINDINGS.md names a test of this file, and every finding test is named there."""
+    here = Path(__file__)
+    named = set(re.findall(r"`(test_\w+)`", (here.parents[1] / "docs" / "FINDINGS.md").read_text()))
+    defined = set(re.findall(r"^def (test_\w+)", here.read_text(), re.M))
+    assert named == defined - {"test_findings_md_names_each_test_of_this_file"}
