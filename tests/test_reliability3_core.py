@@ -11,6 +11,7 @@ import pytest
 
 from platonic_core import experiment, report, runio
 from platonic_core.experiment import main
+from test_experiments import TINY
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 TINY_BANK = ["--set", "models=vit_tiny_random", "--set", "n_samples=12", "--set", "device=cpu"]
@@ -146,8 +147,8 @@ def test_a_seed_beyond_what_seeding_takes_is_one_line_before_any_work(seed, tmp_
 
 def test_the_largest_seed_runs_where_alignment_draws_seed_plus_i(tmp_path):
     seed = experiment.SEED_MAX
-    res = experiment.run("metric_validity", tmp_path, quiet=True, seed=seed, factor_states=4, merges=[2],
-                         noise=[], n_samples=[20], ks=[3], repeats=2, n_perm=2)
+    res = experiment.run("metric_validity", tmp_path, quiet=True, seed=seed,
+                         **{**TINY["metric_validity"], "n_samples": [20], "ks": [3], "repeats": 2})
     assert json.loads((tmp_path / "results.json").read_text())["seed"] == seed and res["plots"]
 
 
