@@ -285,14 +285,15 @@ def close(got, want, tol=2e-6):  # printed to 6 decimals, computed in float32 he
 
 
 def test_paper_metrics_example_matches_the_papers_formulas():
-    lines, ns = printed(section("The paper's `metrics.py`")[0])
-    doc = numbers(section("The paper's `metrics.py`")[1])
+    code, lines = section("The paper's `metrics.py`")
+    doc = numbers(lines)
+    out, ns = printed(code)
     A, B = (ns[v].double() for v in "AB")
     for name in ("mutual_knn", "cycle_knn", "edit_distance_knn", "cknna", "lcs_knn", "cka", "unbiased_cka"):
         close(doc[name][0], paper_measure(name, A, B, 10))
     K, L = (torch.exp(-torch.cdist(X, X) ** 2 / (2 * 0.5 ** 2)) for X in (A, B))
     close(doc["rbf_cka_sigma_0.5"][0], paper_cka(K, L))
-    assert numbers(lines) == doc
+    assert numbers(out) == doc
 
 
 def test_paper_compute_score_example_matches_the_papers_formulas():
