@@ -1,6 +1,6 @@
 """Types of the public annotations. Inputs are numpy arrays or torch tensors (not nested lists: a list of matrices is
 a layer stack)."""
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -13,3 +13,4 @@ Device = torch.device | str
 Knn = Literal["exact", "faiss", "faiss-approx"]
 Clamp = Literal["layer", "stack", "stack-precise"]
 Aggregate = Literal["max", "mean"]
+Sim = Callable[[torch.Tensor, torch.Tensor], float]  # a user's similarity of two N x D tensors (calibrate)

@@ -9,6 +9,7 @@ batches of permutations in one call (their cost is then the intersection of the 
 permutation and layer pair). Definitions: docs/DESIGN.md.
 """
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,9 +22,10 @@ from platonic_core import progress as _progress
 from platonic_core.checks import check_bool, check_choice, check_int, check_real, fail, param
 
 from . import _knn
+from . import metrics as _m
 from . import sweep as _sw
-from ._checks import check_dtype
-from ._types import Aggregate, Clamp, Device, DType, Layers
+from ._checks import as_tensor, check_dtype, check_finite, check_rows, same_device
+from ._types import Aggregate, Clamp, Device, DType, Layers, Sim
 
 AGGREGATES = ("max", "mean")
 
@@ -46,9 +48,10 @@ class Calibration:
         read as the decimal it prints as). With n_perm < 1/alpha - 1, r = n_perm + 1 and tau is the largest value,
         so calibrated_score is 0.
     calibrated_score = clip((score - tau) / (smax - tau), 0, 1), smax the metric's largest score (1 for all but
-        CKNNA); relu(score - tau) for CKNNA (smax None, its range is unbounded). 0 when score <= tau within rounding.
+        CKNNA; a callable metric's `smax`); relu(score - tau) where smax is None (CKNNA, whose range is unbounded).
+        0 when score <= tau within rounding.
     Rounding ("within rounding"): none for the count-based k-NN metrics, else 64 eps of the dtype times
-    max(1, |null_mean|).
+    max(1, |null_mean|) (callable metrics too).
     best_layers, scores: for stacks, (layer_a, layer_b) of the best pair (the first maximum, whatever the aggregate)
         and the observed La x Lb scores; null_scores: the n_perm x La x Lb permuted sweeps. None for one pair.
     """
@@ -124,6 +127,62 @@ def null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp="
     return s, scores, null, pair is not None
 
 
+def _value(v, fn):
+    """What a user's similarity returned, as a float: a real number, or a tensor or array of one element; finite."""
+    got = None
+    if isinstance(v, (torch.Tensor, np.ndarray)):
+        got = f"{type(v).__name__} of shape {tuple(v.shape)}"
+        if math.prod(v.shape) == 1:
+            v = v.item()
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        fail(param("metric", fn), "return a real number (a float, or a tensor or array of one element)",
+             got or f"{v!r} ({type(v).__name__})", TypeError)
+    if not math.isfinite(v):
+        fail(param("metric", fn), "return a finite number", v)
+    return float(v)
+
+
+def user_sweep(feats_a, feats_b, sim, kw, dtype, q, n_perm, seed, fn, clamp, progress=False):
+    """calibrate's sweep for a user's similarity sim(A, B) -> float: (smax, observed La x Lb scores, n_perm x La x Lb
+    null scores, single). One pair: sim on the two N x D inputs as tensors of `dtype` on their device (not rescaled);
+    stacks: on every (layer_a, layer_b) pair after the `layerwise` pipeline. The null calls sim with the rows of
+    feats_b (every layer alike) permuted by permutation(N, seed + p). kw: only smax (default 1.0; None: unbounded).
+    `progress`: a bar of the permutations on a terminal, after 2 s."""
+    extra = sorted(set(kw) - {"smax"})
+    if extra:
+        fail(f"keyword arguments of {fn} with a callable metric", "be among (smax)", ", ".join(map(repr, extra)),
+             TypeError)
+    smax = kw.get("smax", 1.0)
+    smax = None if smax is None else check_real(smax, "smax", fn)
+    dtype = check_dtype(dtype, fn)
+    single = _sw.is_pair(feats_a, feats_b, fn)
+    if single:
+        dev, names = same_device((feats_a, feats_b), fn), ("feats_a", "feats_b")
+        la, lb = ([as_tensor(x, param(nm, fn), dtype, dev, rescale=False)] for x, nm in zip((feats_a, feats_b), names))
+        check_rows([la[0].shape, lb[0].shape], names, fn)
+        for t, nm in zip(la + lb, names):
+            check_finite(t, param(nm, fn))
+    else:
+        _, _, la, lb = _sw.setup(feats_a, feats_b, None, {}, dtype, q, fn, clamp=clamp, user=True)
+    n = la[0].shape[0]
+    if n < 2:
+        fail(f"'feats_a' and 'feats_b' parameters of {fn}", "have N >= 2 rows (a permutation null needs two)",
+             f"N={n}")
+
+    def grid(ys):
+        out = np.array([[_value(sim(x, y), fn) for y in ys] for x in la], dtype=np.float64)
+        if smax is not None and out.max() > smax + 64 * torch.finfo(dtype).eps * max(1.0, abs(smax)):
+            fail(param("metric", fn), f"return values <= smax={smax:g} (pass smax=None for a similarity without a "
+                 "maximum)", f"{out.max():g}")
+        return out
+    scores = grid(lb)  # the first calls: a bad return value stops before the null
+    with _progress.quiet(not progress):
+        bar = _progress.progress(total=n_perm, desc=f"{fn}: permutations", unit="perm", delay=2)
+    with bar:
+        null = np.array([grid([y[perm] for y in lb]) for perm, _ in _perms(n, seed, n_perm, lb[0].device, bar)()])
+    return smax, scores, null, single
+
+
 def _common(fn, n_perm, seed, q, clamp):
     n_perm = check_int(n_perm, "n_perm", fn, 1, 1 << 31, hint="[1, 2^31]")
     seed = check_int(seed, "seed", fn, 0, 1 << 62, hint="[0, 2^62]")
@@ -138,7 +197,7 @@ def rank(alpha, n_perm):
 
 
 @_knn.warns_ties()
-def calibrate(feats_a: Layers, feats_b: Layers, metric: str = "mutual_knn", *, n_perm: int = 100, seed: int = 0,
+def calibrate(feats_a: Layers, feats_b: Layers, metric: str | Sim = "mutual_knn", *, n_perm: int = 100, seed: int = 0,
               alpha: float = 0.05, aggregate: Aggregate = "max", q: float = 0.95, clamp: Clamp = "layer",
               dtype: DType = torch.float32, progress: bool = True, **kw: Any) -> Calibration:
     """Permutation null and calibrated score of an alignment score (Gröger et al. 2026, Alg. 1 and 2).
@@ -153,13 +212,30 @@ def calibrate(feats_a: Layers, feats_b: Layers, metric: str = "mutual_knn", *, n
     `layerwise`). progress: a bar of the permutations on a terminal when they take over 2 s (False: none). Returns a
     `Calibration`, whose docstring defines every field. n_perm >= 1; calibrated_score can be nonzero only for
     n_perm >= 1/alpha - 1.
+
+    metric may also be a callable sim(A, B) -> float (calibrated-similarity's convention): it is called on the
+    inputs (one pair: the two N x D inputs as torch tensors of `dtype` on their device, not rescaled; stacks: every
+    layer pair after the pipeline) and on feats_b with its rows permuted, n_perm x La x Lb calls in all, and must
+    return a finite real number (or a one-element tensor), checked from its first call on. kw then holds only
+    `smax`, its largest value (default 1.0; None: unbounded, calibrated_score = relu(score - tau)). The fields are
+    defined as for named metrics; a callable equal to a named metric gives that metric's calibration.
     """
     fn = "calibrate"
     n_perm, seed, q, clamp = _common(fn, n_perm, seed, q, clamp)
     progress = check_bool(progress, "progress", fn)
     alpha = check_real(alpha, "alpha", fn, 0, 1, low_open=True, high_open=True)
     aggregate = check_choice(aggregate, "aggregate", fn, AGGREGATES)
-    s, scores, sweeps, single = null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp, progress)
+    if callable(metric):
+        smax, scores, sweeps, single = user_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp,
+                                                  progress)
+        exact = False
+    elif isinstance(metric, str):
+        s, scores, sweeps, single = null_sweep(feats_a, feats_b, metric, kw, dtype, q, n_perm, seed, fn, clamp,
+                                               progress)
+        smax, exact = s.smax, s.exact
+    else:
+        fail(param("metric", fn), f"be one of {', '.join(_m.METRICS)} or a callable sim(A, B) -> float",
+             repr(metric), TypeError)
     agg = np.max if aggregate == "max" else np.mean
     score = float(agg(scores))
     null = np.asarray(agg(sweeps, axis=(1, 2)), dtype=np.float64)
@@ -169,7 +245,7 @@ def calibrate(feats_a: Layers, feats_b: Layers, metric: str = "mutual_knn", *, n
     else:
         mean, sd = float(null.mean()), float(null.std(ddof=1))
     diff = score - mean
-    tol = 0.0 if s.exact else 64 * torch.finfo(check_dtype(dtype, fn)).eps * max(1.0, abs(mean))
+    tol = 0.0 if exact else 64 * torch.finfo(check_dtype(dtype, fn)).eps * max(1.0, abs(mean))
     z = diff / sd if sd > tol else (math.copysign(math.inf, diff) if abs(diff) > tol else 0.0)
     p_value = (1 + int((null >= score - tol).sum())) / (n_perm + 1)
     tau = float(np.sort(np.append(null, score))[rank(alpha, n_perm) - 1])
@@ -177,8 +253,8 @@ def calibrate(feats_a: Layers, feats_b: Layers, metric: str = "mutual_knn", *, n
     if excess <= tol:
         cal = 0.0
     else:  # score > tau, and score <= smax: smax - tau > 0
-        cal = excess if s.smax is None else min(excess / (s.smax - tau), 1.0)
-    return Calibration(score, null, mean, sd, diff, z, p_value, tau, cal, alpha, aggregate, s.smax, ij,
+        cal = excess if smax is None else min(excess / (smax - tau), 1.0)
+    return Calibration(score, null, mean, sd, diff, z, p_value, tau, cal, alpha, aggregate, smax, ij,
                        *((None, None) if single else (scores, sweeps)))
 
 

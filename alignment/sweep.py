@@ -102,14 +102,19 @@ def is_matrix(x):
     return isinstance(x, (np.ndarray, torch.Tensor)) and x.ndim == 2
 
 
-def one_pair(feats_a, feats_b, metric, kw, dtype, fn):
-    """For entry points that take one pair or two layer stacks: (spec, params, (A, B), (who_a, who_b)) of the
-    validated pair when both inputs are single N x D matrices, None when both are stacks; one of each is an error."""
+def is_pair(feats_a, feats_b, fn):
+    """True when both inputs are single N x D matrices, False when both are layer stacks; one of each is an error."""
     single = [is_matrix(f) for f in (feats_a, feats_b)]
     if single[0] != single[1]:
         fail(f"'feats_a' and 'feats_b' parameters of {fn}", "be both single N x D matrices (one pair) or both layer "
              "stacks (sequences of N x D, or L x N x D)", "one of each")
-    if not single[0]:
+    return single[0]
+
+
+def one_pair(feats_a, feats_b, metric, kw, dtype, fn):
+    """For entry points that take one pair or two layer stacks: (spec, params, (A, B), (who_a, who_b)) of the
+    validated pair when both inputs are single N x D matrices, None when both are stacks; one of each is an error."""
+    if not is_pair(feats_a, feats_b, fn):
         return None
     _m.spec(metric, f"'metric' parameter of {fn}")
     return _m.pair_setup(metric, feats_a, feats_b, kw, dtype, fn, ("feats_a", "feats_b"))
@@ -136,10 +141,11 @@ def layers(feats, name, fn, dtype, device, rescale=True):
     return out
 
 
-def setup(feats_a, feats_b, metric, kw, dtype, q, fn, raw=False, clamp="layer"):
+def setup(feats_a, feats_b, metric, kw, dtype, q, fn, raw=False, clamp="layer", user=False):
     """Validate a layer-stack call once: (spec, params, prepared layers of a, prepared layers of b), and with
-    `raw` the validated layers before the pipeline too (for resampling rows)."""
-    s = _m.spec(metric, f"'metric' parameter of {fn}")
+    `raw` the validated layers before the pipeline too (for resampling rows). `user`: metric is a user's callable
+    (spec and params None)."""
+    s = None if user else _m.spec(metric, f"'metric' parameter of {fn}")
     dtype = check_dtype(dtype, fn)
     q = check_q(q, fn)
     clamp = check_choice(clamp, "clamp", fn, CLAMPS)
@@ -153,7 +159,7 @@ def setup(feats_a, feats_b, metric, kw, dtype, q, fn, raw=False, clamp="layer"):
             if x.shape[0] != n:
                 fail(f"'feats_a' and 'feats_b' parameters of {fn}", "have the same number of rows N in every layer",
                      f"shape {tuple(la[0].shape)} (feats_a layer 0) and {tuple(x.shape)} ({name} layer {i})")
-    p = _m.params(metric, kw, n, [x.shape[1] for x in la + lb], ("feats_a", "feats_b"), dtype)
+    p = None if user else _m.params(metric, kw, n, [x.shape[1] for x in la + lb], ("feats_a", "feats_b"), dtype)
     pa, pb = (prepare_layers(xs, q, name, fn, clamp) for name, xs in (("feats_a", la), ("feats_b", lb)))
     return (s, p, pa, pb, la, lb) if raw else (s, p, pa, pb)
 
