@@ -225,13 +225,18 @@ def train(world: MarkovWorld, view_a: Observation, view_b: Observation | None = 
                 if normalize:
                     fa, fb = F.normalize(fa, dim=-1), F.normalize(fb, dim=-1)
                 out = info_nce(fa @ fb.T / tau)
-            opt.zero_grad(set_to_none=True)
-            out.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(out.detach()))
+            losses.append(_step(opt, sched, out))
         seconds = time.perf_counter() - t0
     return PerceptualFit(view_a, view_b, enc_a, enc_b, head, losses, seconds, config)
+
+
+def _step(opt, sched, loss) -> float:
+    """One optimiser and schedule step on `loss`; its value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return float(loss.detach())
 
 
 @torch.no_grad()
@@ -371,11 +376,7 @@ def train_gpt(world: MarkovWorld, observation: Observation, *, length: int = 16,
             x = torch.from_numpy(_trajectories(world, observation, batch_size, length, [seed, step])[1])
             logits = model(x[:, :-1])
             out = next_event(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            out.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(out.detach()))
+            losses.append(_step(opt, sched, out))
         seconds = time.perf_counter() - t0
     return PerceptualFit(observation, observation, model, model, None, losses, seconds, config)
 

@@ -8,7 +8,7 @@ from itertools import permutations
 import numpy as np
 import pytest
 import torch
-from support import raises, related
+from support import counter, raises, related
 
 import alignment as al
 from alignment import _knn
@@ -179,16 +179,6 @@ def test_calibrated_is_a_deprecated_alias_of_above_null_mean():
 
 
 # ---- 2: agreement with the calibrated-similarity package on the same permutations ----
-
-def counter(seed):
-    """perm_fn for calibrated_similarity: the p-th call returns alignment's p-th permutation."""
-    state = {"p": 0}
-
-    def perm_fn(n, device):
-        state["p"] += 1
-        return al.permutation(n, seed + state["p"] - 1, device)
-    return perm_fn
-
 
 @pytest.mark.parametrize("alpha", [0.05, 0.2])
 @pytest.mark.parametrize("name", ["mutual_knn", "cka", "cknna"])

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import cli
 
 from platonic_core import experiment
 from platonic_core.experiment import main
@@ -48,13 +49,7 @@ def _cli(kind):
 
 def _main(name, argv, capsys):
     """Run the command line of `name`'s kind in-process: (exit status, stdout, stderr)."""
-    kind = experiment.get(name).kind
-    try:
-        code = main(argv, kind=kind)
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return cli(argv, experiment.get(name).kind, capsys)
 
 
 def test_every_experiment_has_a_tiny_configuration():

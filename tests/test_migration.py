@@ -9,21 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support import raises, related
+from support import counter, raises, related
 
 import alignment as al
 
 F64 = torch.float64
-
-
-def counter(seed):
-    """perm_fn for calibrated_similarity: the p-th call returns alignment's p-th permutation."""
-    state = {"p": 0}
-
-    def perm_fn(n, device):
-        state["p"] += 1
-        return al.permutation(n, seed + state["p"] - 1, device)
-    return perm_fn
 
 
 def readme_cka(X, Y):

@@ -8,23 +8,15 @@ import sys
 import types
 
 import pytest
+from support import cli
 
 from platonic_core import experiment, report, runio
-from platonic_core.experiment import main
 from test_experiments import TINY
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 TINY_BANK = ["--set", "models=vit_tiny_random", "--set", "n_samples=12", "--set", "device=cpu"]
 
 
-def _exit(argv, kind, capsys):
-    """(exit status, stdout, stderr) of the command line run in-process."""
-    try:
-        code = main(argv, kind=kind)
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # ------------------------------------------------------------------ item 1: a setting called name (or out)
@@ -32,25 +24,25 @@ def _exit(argv, kind, capsys):
 def test_a_named_bank_is_built_and_scored_from_the_command_line_and_from_python(tmp_path, monkeypatch, capsys):
     # a named bank goes to cache_root()/banks; tiny models that need no conversion keep a private cache cheap
     monkeypatch.setenv("PLATONIC_CACHE", str(tmp_path / "cache"))
-    code, out, err = _exit(["bank", *TINY_BANK, "--set", "name=mine", "--out", str(tmp_path / "bank"), "--quiet"],
-                           "empirical", capsys)
+    code, out, err = cli(["bank", *TINY_BANK, "--set", "name=mine", "--out", str(tmp_path / "bank"), "--quiet"],
+                         "empirical", capsys)
     assert (code, err) == (0, "")
     built = json.loads((tmp_path / "bank" / "results.json").read_text())
     assert built["config"]["name"] == "mine" and built["results"]["reference"] == "bank:mine"
     assert (tmp_path / "cache" / "banks" / "mine" / "vit_tiny_random_pool-auto.pt").is_file()
-    code, _, err = _exit(["score", "--set", "features=vit_tiny_random", "--set", "references=bank:mine", "--set",
-                          "k=3", "--set", "n_perm=2", "--set", "device=cpu", "--out", str(tmp_path / "cli"),
-                          "--quiet"], "empirical", capsys)
+    code, _, err = cli(["score", "--set", "features=vit_tiny_random", "--set", "references=bank:mine", "--set",
+                        "k=3", "--set", "n_perm=2", "--set", "device=cpu", "--out", str(tmp_path / "cli"),
+                        "--quiet"], "empirical", capsys)
     assert (code, err) == (0, "")
-    cli = json.loads((tmp_path / "cli" / "results.json").read_text())["results"]["references"]
-    assert cli["vit_tiny_random_pool-auto"]["best_score"] == 1.0  # the model against its own features
+    by_cli = json.loads((tmp_path / "cli" / "results.json").read_text())["results"]["references"]
+    assert by_cli["vit_tiny_random_pool-auto"]["best_score"] == 1.0  # the model against its own features
 
     res = experiment.run("bank", tmp_path / "bank2", quiet=True, name="mine2", models=["vit_tiny_random"],
                          n_samples=12, device="cpu")
     assert res["reference"] == "bank:mine2"
     py = experiment.run("score", tmp_path / "py", quiet=True, features="vit_tiny_random", references=["bank:mine2"],
                         k=3, n_perm=2, device="cpu")
-    ours, theirs = py["references"]["vit_tiny_random_pool-auto"], cli["vit_tiny_random_pool-auto"]
+    ours, theirs = py["references"]["vit_tiny_random_pool-auto"], by_cli["vit_tiny_random_pool-auto"]
     assert [ours[k] for k in ("scores", "null", "p_value")] == [theirs[k] for k in ("scores", "null", "p_value")]
 
 
@@ -138,7 +130,7 @@ def test_odd_but_readable_values_are_listed(tmp_path, capsys):
 @pytest.mark.parametrize("seed", [2 ** 62 - 2 ** 31 + 1, 2 ** 62 + 1, 2 ** 64])
 def test_a_seed_beyond_what_seeding_takes_is_one_line_before_any_work(seed, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, _, err = _exit(["world", "--set", "window=2", "--seed", str(seed)], "simulation", capsys)
+    code, _, err = cli(["world", "--set", "window=2", "--seed", str(seed)], "simulation", capsys)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert (f"The 'seed' parameter of world must be in [0, 2^62 - 2^31] (alignment takes seeds up to 2^62, "
             f"and runs derive seeds seed + i). Got {seed} instead.") in err
