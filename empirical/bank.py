@@ -35,7 +35,7 @@ import torch
 
 from empirical import models
 from platonic_core import runio
-from platonic_core.checks import check_bool, check_int, check_out_dir, check_real, fail, param
+from platonic_core.checks import check_bool, check_int, check_n_perm, check_out_dir, check_real, fail, param
 from platonic_core.progress import progress, quiet
 
 BANK_FILE = "bank.json"
@@ -345,9 +345,7 @@ def prepare(features_or_model, references, metric="mutual_knn", k=10, *, dataset
 
     metric = _check_metric(metric, owner)
     k = check_int(k, "k", owner, 1)
-    n_perm = check_int(n_perm, "n_perm", owner, 0)
-    if n_perm == 1:
-        fail(param("n_perm", owner), "be 0 (no null) or >= 2", 1)
+    n_perm = check_n_perm(n_perm, "n_perm", owner)
     seed = check_int(seed, "seed", owner, 0)
     q = check_real(q, "q", owner, 0, 1, low_open=True)
     force = check_bool(force, "force", owner)

@@ -61,6 +61,14 @@ def check_real(value, name: str, owner: str, low: float | None = None, high: flo
     return value
 
 
+def check_n_perm(value, name: str, owner: str) -> int:
+    """A number of permutations: 0 (no null) or >= 2 (a null needs a spread)."""
+    value = check_int(value, name, owner, 0)
+    if value == 1:
+        fail(param(name, owner), "be 0 (no null) or >= 2", 1)
+    return value
+
+
 def check_positive(value, name: str, owner: str) -> float:
     """A finite float > 0."""
     return check_real(value, name, owner, 0, low_open=True)

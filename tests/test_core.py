@@ -88,6 +88,9 @@ def test_digest_depends_on_every_part():
     (lambda: checks.check_bool("no", "include_self", "w"), TypeError, "must be a bool (True or False). Got 'no'"),
     (lambda: checks.check_bool(1, "include_self", "w"), TypeError, "Got 1 (int)"),
     (lambda: checks.check_choice("x", "loss", "fit", ("a", "b")), ValueError, "must be one of a, b. Got 'x'"),
+    (lambda: checks.check_n_perm(1, "n_perm", "score"), ValueError,
+     "The 'n_perm' parameter of score must be 0 (no null) or >= 2. Got 1 instead."),
+    (lambda: checks.check_n_perm(-1, "n_perm", "score"), ValueError, "must be >= 0. Got -1 instead."),
 ])
 def test_validators_name_parameter_constraint_and_value(call, exc, message):
     with pytest.raises(exc) as err:

@@ -44,14 +44,6 @@ def check_fits(plan) -> None:
         FitConfig(**kw)
 
 
-def check_n_perm(cfg: dict, name: str) -> int:
-    """The 'n_perm' setting of a simulation: 0 (no null) or >= 2 (a null needs a spread)."""
-    n_perm = checks.check_int(cfg["n_perm"], "n_perm", name, 0)
-    if n_perm == 1:
-        checks.fail(checks.param("n_perm", name), "be 0 (no null) or >= 2", 1)
-    return n_perm
-
-
 def calibrated(n_perm: int, alpha: float = 0.05) -> bool:
     """Whether n_perm permutations calibrate at level alpha: n_perm >= 1/alpha - 1 (19 at 0.05). Below it the
     threshold of alignment.calibrate is the largest of {score} U null whatever the score (calibrated score 0), p

@@ -34,7 +34,7 @@ from platonic_core import checks
 from platonic_core.runio import legend_outside, pyplot, save_figure
 
 from .._checks import check_device
-from ._common import (NOT_CALIBRATED, calibrated, check_n_perm, null_fields, pmi_cosine, recorded_ties, table,
+from ._common import (NOT_CALIBRATED, calibrated, null_fields, pmi_cosine, recorded_ties, table,
                       tie_fraction)
 
 DEFAULTS = {
@@ -92,7 +92,7 @@ def check(cfg: dict):
     checks.check_ints(cfg["ks"], "ks", name, 1, min(cfg["n_samples"]) - 1)
     checks.check_bool(cfg["k_sqrt"], "k_sqrt", name)
     checks.check_int(cfg["repeats"], "repeats", name, 1)
-    check_n_perm(cfg, name)
+    checks.check_n_perm(cfg["n_perm"], "n_perm", name)
     checks.check_int(cfg["calibrate_max"], "calibrate_max", name, 0)
     checks.check_int(cfg["bootstrap"], "bootstrap", name, 100)
     checks.check_int(cfg["cca_dim"], "cca_dim", name, 1)

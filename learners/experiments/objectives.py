@@ -37,7 +37,7 @@ from worlds.observations import BIJECTIVE
 from worlds.summary import summarise
 
 from ..objectives import NAMES
-from ._common import (check_fits, check_n_perm, check_world, fit_in, null_fields, recorded_ties, scaled, table,
+from ._common import (check_fits, check_world, fit_in, null_fields, recorded_ties, scaled, table,
                       tie_fraction)
 
 DEFAULTS = {
@@ -119,7 +119,7 @@ def check(cfg: dict):
     checks.check_choice(cfg["knn_on"], "knn_on", name, KNN_ON)
     checks.check_int(cfg["cca_dim"], "cca_dim", name, 1, min(_dim(cfg, o, n) for o in cfg["objectives"]) - 1,
                      hint="[1, the smallest learner dim - 1]")
-    check_n_perm(cfg, name)
+    checks.check_n_perm(cfg["n_perm"], "n_perm", name)
     checks.check_real(cfg["aligned_at"], "aligned_at", name, -1, 1)
     checks.check_choice(cfg["unreachable"], "unreachable", name, ("error", "cap"))
     for m in cfg["modalities"]:
