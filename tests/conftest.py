@@ -13,6 +13,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy  # noqa: E402
 import scipy.linalg  # noqa: E402, F401  (loads scipy's own BLAS, so that the limit below reaches it)
+import pytest  # noqa: E402
 import torch  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
@@ -20,6 +21,12 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 torch.set_num_threads(1)
 threadpool_limits(1)
 del numpy
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Every test starts with one torch thread, whatever the test before it set."""
+    torch.set_num_threads(1)
 
 # The tests never reach the Hugging Face hub (the toolkit honours the user's own setting; CI has no hub access).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

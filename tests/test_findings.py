@@ -24,11 +24,6 @@ F64 = {"dtype": torch.float64}
 FAST = dict(window=16, max_steps=300, batch_size=128)
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def generic():
     """A 16-state weighted ring (no symmetry, so no exact ties) at W = 16, where K_PMI is PSD-able."""

@@ -30,11 +30,6 @@ from learners.data import PairBatches, PoolSource
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)  # 2 shared cores: no oversubscription
-
-
 @pytest.fixture(scope="module")
 def small():
     """Lazy torus 4 x 4 with teleport, W = 4: PSD-able (C* = 0.726), K_PMI finite."""

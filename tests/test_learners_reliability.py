@@ -27,11 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 KW = dict(dim=4, window=2, max_steps=20, batch_size=32, eval_every=5, log_every=5, ckpt_every=10)
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def ring():
     return worlds.make_world("ring", n_states=8)

@@ -1,18 +1,12 @@
 """The issue's targets, trained to convergence (`make test-all`): minutes on 2 CPU cores."""
 import numpy as np
 import pytest
-import torch
 
 import worlds
 from learners import fit
 from platonic_core.experiment import run as run_experiment
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,6 @@ from platonic_core import experiment
 from worlds.truth import stitching_loss
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def product():
     """Two lazy 6-rings, N = 36, W = 4."""

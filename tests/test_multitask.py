@@ -23,11 +23,6 @@ from learners.multitask import (
 from platonic_core import experiment
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def small():
     """Three lazy 3-rings: N = 27 states, W = 3."""

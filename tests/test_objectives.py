@@ -23,11 +23,6 @@ from learners.population import LOSSES, regression_loss, vicreg_loss
 from platonic_core import experiment
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def torus():
     w = worlds.make_world("torus", side=4)

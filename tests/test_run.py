@@ -5,18 +5,12 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from platonic_core.experiment import resolve
 from platonic_core.experiment import run as run_experiment
 from worlds.run import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
 
 
 def _outputs(out, plots):

@@ -15,11 +15,6 @@ from learners.experiments._common import recorded_ties, tie_fraction
 F64 = {"dtype": torch.float64}
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
-
-
 def ties_of(call):
     """(result, the TieWarnings the call emitted)."""
     with warnings.catch_warnings(record=True) as got:
